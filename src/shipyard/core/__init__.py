@@ -1,0 +1,1 @@
+"""Core: the error tree, settings and small shared types. Imports nothing else from shipyard."""

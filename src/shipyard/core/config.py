@@ -1,0 +1,54 @@
+"""Settings, read once at the edge (CLI, HTTP app, SDK entry points) and passed down.
+
+Every setting can be given as an environment variable with the ``SHIPYARD_`` prefix, e.g.
+``SHIPYARD_HOME=/srv/shipyard``. No module below ``interfaces/`` reads the environment.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers): still need a name
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Shipyard configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(".shipyard"))
+    """Directory of the embedded default: registry.db, artifacts/, logs/, cache/."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the registry database; default ``sqlite:///{home}/registry.db``.
+    PostgreSQL: ``postgresql+psycopg://user@host:5432/db``."""
+
+    artifacts_uri: str | None = None
+    """Where package files are stored (any fsspec URL); default ``{home}/artifacts``."""
+
+    actor: str = Field(default_factory=_default_actor)
+    """Name recorded in the audit log for changes made by this process."""
+
+    allow_pickle: bool = False
+    """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'registry.db').resolve()}"
+
+    def resolved_artifacts_uri(self) -> str:
+        return self.artifacts_uri or str((self.home / "artifacts").resolve())
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"

@@ -1,0 +1,96 @@
+"""The errors Shipyard raises, as one small tree.
+
+    ShipyardError                    anything Shipyard raises on purpose
+    ├── InvalidArgument              the caller passed something malformed (bad reference, bad name, ...)
+    │   └── SchemaError              data does not match a model signature (names the field)
+    ├── NotFound                     a model, version, alias or file does not exist
+    ├── AlreadyExists                a name that must be unique is taken
+    ├── Conflict                     the request is valid but the current state forbids it
+    ├── PackageError                 a package cannot be written or read
+    │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
+    │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
+    ├── MissingDependency            an optional extra is not installed (message has the pip command)
+    └── Unavailable                  a backing service cannot be reached
+
+Adapters (CLI, HTTP) map these classes to exit codes and statuses in one table each. This module
+imports no web or CLI framework.
+"""
+
+from __future__ import annotations
+
+
+class ShipyardError(Exception):
+    """Base class of every error Shipyard raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(ShipyardError):
+    """The caller passed a malformed value."""
+
+
+class SchemaError(InvalidArgument):
+    """Input data does not match the model signature."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(ShipyardError):
+    """The requested object does not exist."""
+
+
+class AlreadyExists(ShipyardError):
+    """An object with this identity already exists."""
+
+
+class Conflict(ShipyardError):
+    """The request is well formed but the current state forbids it."""
+
+
+class PackageError(ShipyardError):
+    """A model package cannot be written or read."""
+
+
+class IntegrityError(PackageError):
+    """A package file does not match its recorded digest."""
+
+
+class UnsafeFormatError(PackageError):
+    """Loading would unpickle data, which can execute arbitrary code; refused without opt-in."""
+
+
+class MissingDependency(ShipyardError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install it with: pip install 'shipyard[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class Unavailable(ShipyardError):
+    """A backing service (database, object store) cannot be reached."""
+
+
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "IntegrityError",
+    "InvalidArgument",
+    "MissingDependency",
+    "NotFound",
+    "PackageError",
+    "SchemaError",
+    "ShipyardError",
+    "UnsafeFormatError",
+    "Unavailable",
+]

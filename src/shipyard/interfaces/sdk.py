@@ -1,0 +1,113 @@
+"""The Python SDK: ``log_model``, ``load_model`` and ``Client``.
+
+``Client`` works on a registry home (or the settings from the environment); module-level
+``log_model``/``load_model`` use a client built from ``Settings()`` on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard.app import Services, build
+from shipyard.core.config import Settings
+from shipyard.package.model import Model
+from shipyard.package.signature import Signature
+from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from shipyard.registry.service import RegistryService
+
+
+class Client:
+    """Access to one registry: ``Client()`` (settings from the environment) or ``Client(home=...)``."""
+
+    def __init__(
+        self, home: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
+    ) -> None:
+        if settings is None:
+            settings = Settings(home=Path(home)) if home is not None else Settings()
+        self._services: Services = build(settings)
+
+    @property
+    def registry(self) -> RegistryService:
+        return self._services.registry
+
+    def close(self) -> None:
+        self._services.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_model(
+        self,
+        model: object,
+        *,
+        name: str,
+        X_sample: object | None = None,  # noqa: N803
+        y_sample: object | None = None,
+        signature: Signature | Mapping[str, Any] | None = None,
+        flavor: str | None = None,
+        flavor_options: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        dataset_name: str | None = None,
+        dataset_uri: str | None = None,
+    ) -> ModelVersion:
+        """Package ``model`` and register it as the next version of ``name``."""
+        return self.registry.log_model(
+            model,
+            name=name,
+            X_sample=X_sample,
+            y_sample=y_sample,
+            signature=signature,
+            flavor=flavor,
+            flavor_options=flavor_options,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            description=description,
+            dataset_name=dataset_name,
+            dataset_uri=dataset_uri,
+        )
+
+    def load_model(self, ref: str, *, allow_pickle: bool | None = None) -> Model:
+        """Load ``name/3``, ``name@alias`` or ``models:/...``: verified, ready to ``predict``."""
+        return self.registry.load(ref, allow_pickle=allow_pickle)
+
+    def register(self, path: str | os.PathLike[str], *, name: str | None = None) -> ModelVersion:
+        return self.registry.register(path, name=name)
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
+        return self.registry.set_alias(name, alias, version, reason=reason)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.registry.get_model(name)
+
+    def resolve(self, ref: str) -> ModelVersion:
+        return self.registry.resolve(ref)
+
+
+_default: Client | None = None
+
+
+def default_client() -> Client:
+    global _default
+    if _default is None:
+        _default = Client()
+    return _default
+
+
+def log_model(model: object, *, name: str, **options: Any) -> ModelVersion:
+    """Package and register ``model`` in the registry of the current settings (``SHIPYARD_*``)."""
+    return default_client().log_model(model, name=name, **options)
+
+
+def load_model(ref: str, *, allow_pickle: bool | None = None) -> Model:
+    """Load a registered model by reference from the registry of the current settings."""
+    return default_client().load_model(ref, allow_pickle=allow_pickle)

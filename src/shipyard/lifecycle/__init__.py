@@ -1,0 +1,1 @@
+"""Lifecycle: rollouts and gates, policies, retraining, champion/challenger, the controller."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift, data quality, performance, label-free estimation, reports, alerts."""

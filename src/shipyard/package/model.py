@@ -1,0 +1,78 @@
+"""The uniform loaded model: one ``predict`` for every flavor, guarded by the signature."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+import pandas as pd
+
+from shipyard.core.errors import InvalidArgument
+from shipyard.package.flavors.base import Predictor
+from shipyard.package.manifest import Manifest
+from shipyard.package.signature import Signature
+from shipyard.stats.profile import DatasetProfile
+
+
+class Model:
+    """A model loaded from a verified package.
+
+    ``predict`` and ``predict_proba`` accept a DataFrame, a numpy array, a list of records or a dict
+    of columns, check it against the signature, and return numpy arrays.
+    """
+
+    def __init__(self, manifest: Manifest, predictor: Predictor, directory: Path) -> None:
+        self.manifest = manifest
+        self.predictor = predictor
+        self.directory = directory
+        self.signature = Signature.from_dict(manifest.signature)
+
+    def __repr__(self) -> str:
+        return f"<shipyard.Model {self.name!r} flavor={self.flavor} digest={self.digest[:19]}>"
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def flavor(self) -> str:
+        return self.manifest.flavor.name
+
+    @property
+    def digest(self) -> str:
+        return self.manifest.digest or ""
+
+    @property
+    def classes(self) -> tuple[Any, ...] | None:
+        return self.predictor.classes
+
+    def validate(self, data: object) -> pd.DataFrame | npt.NDArray[Any]:
+        return self.signature.validate(data)
+
+    def predict(self, data: object) -> npt.NDArray[Any]:
+        return self.predictor.predict(self.validate(data))
+
+    def predict_proba(self, data: object) -> npt.NDArray[Any]:
+        if self.predictor.classes is None:
+            raise InvalidArgument(f"model {self.name!r} ({self.flavor}) gives no probabilities")
+        out = self.predictor.predict_proba(self.validate(data))
+        if out is None:
+            raise InvalidArgument(f"model {self.name!r} ({self.flavor}) gives no probabilities")
+        return out
+
+    def input_example(self) -> Any:
+        """The stored input example (records for tabular models, nested lists for tensors)."""
+        if not self.manifest.input_example:
+            return None
+        return json.loads((self.directory / self.manifest.input_example).read_text())
+
+    @cached_property
+    def reference_profiles(self) -> dict[str, DatasetProfile]:
+        """``{"inputs": ..., "outputs": ...}`` reference profiles (empty without a sample)."""
+        if not self.manifest.profile:
+            return {}
+        data = json.loads((self.directory / self.manifest.profile).read_text())
+        return {key: DatasetProfile.from_dict(value) for key, value in data.items()}

@@ -1,0 +1,387 @@
+"""Model signatures: what a model takes and returns, inferred from a sample or given explicitly.
+
+A signature is either *columns* (tabular: one named, typed, optionally nullable column each) or a
+*tensor* (one n-d array with a dtype and a shape, ``-1`` for a free dimension). ``Signature.validate``
+turns a DataFrame, a numpy array, a list of dicts (records) or a dict of lists (columns) into what the
+model expects, refusing anything it cannot convert without loss, with an error that names the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shipyard.core.errors import InvalidArgument, SchemaError
+
+INTEGER_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+FLOAT_TYPES = ("float16", "float32", "float64")
+DTYPES = ("bool", *INTEGER_TYPES, *FLOAT_TYPES, "string", "datetime")
+
+
+def dtype_name(dtype: Any) -> str:
+    """Signature dtype of a numpy/pandas dtype (``object`` and strings map to ``string``)."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return dtype_name(dtype.categories.dtype)
+    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+        name = np.dtype(dtype.numpy_dtype if hasattr(dtype, "numpy_dtype") else dtype).name
+        return name
+    return "string"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    dtype: str
+    nullable: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    dtype: str
+    shape: tuple[int, ...]
+    name: str = "input"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    dtype: str
+    shape: tuple[int, ...] = (-1,)
+    classes: tuple[Any, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+        if self.classes is not None:
+            out["classes"] = list(self.classes)
+        return out
+
+
+@dataclass(frozen=True)
+class Signature:
+    kind: Literal["columns", "tensor"]
+    columns: tuple[ColumnSpec, ...] = ()
+    tensor: TensorSpec | None = None
+    outputs: tuple[OutputSpec, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def output(self, name: str) -> OutputSpec | None:
+        return next((o for o in self.outputs if o.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "outputs": [o.to_dict() for o in self.outputs]}
+        if self.kind == "columns":
+            out["columns"] = [c.to_dict() for c in self.columns]
+        elif self.tensor is not None:
+            out["tensor"] = self.tensor.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Signature:
+        try:
+            outputs = tuple(
+                OutputSpec(
+                    name=str(o["name"]),
+                    dtype=str(o["dtype"]),
+                    shape=tuple(int(s) for s in o.get("shape", [-1])),
+                    classes=tuple(o["classes"]) if o.get("classes") is not None else None,
+                )
+                for o in data.get("outputs", [])
+            )
+            if data["kind"] == "tensor":
+                t = data["tensor"]
+                tensor = TensorSpec(
+                    dtype=_check_dtype(str(t["dtype"])),
+                    shape=tuple(int(s) for s in t["shape"]),
+                    name=str(t.get("name", "input")),
+                )
+                return cls(kind="tensor", tensor=tensor, outputs=outputs)
+            if data["kind"] != "columns":
+                raise InvalidArgument(f"signature kind must be 'columns' or 'tensor', got {data['kind']!r}")
+            columns = tuple(
+                ColumnSpec(
+                    name=str(c["name"]),
+                    dtype=_check_dtype(str(c["dtype"])),
+                    nullable=bool(c.get("nullable", False)),
+                )
+                for c in data["columns"]
+            )
+            return cls(kind="columns", columns=columns, outputs=outputs)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(f"malformed signature: {exc!r}") from exc
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def validate(self, data: object) -> pd.DataFrame | npt.NDArray[Any]:
+        """Check ``data`` against the signature and return it in the model's expected form."""
+        if self.kind == "tensor":
+            assert self.tensor is not None
+            return _validate_tensor(data, self.tensor)
+        return _validate_columns(data, self.columns)
+
+
+def _check_dtype(name: str) -> str:
+    if name not in DTYPES:
+        raise InvalidArgument(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    return name
+
+
+# -- inference ------------------------------------------------------------------------------------
+
+
+def as_frame(data: object) -> pd.DataFrame:
+    """A DataFrame view of tabular input: DataFrame, list of dicts, dict of lists, or 2-D array."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, pd.Series):
+        return data.to_frame().T if data.name is None else data.to_frame()
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame({str(k): _as_list(v) for k, v in data.items()})
+        except ValueError as exc:
+            raise SchemaError(f"columns have different lengths: {exc}") from exc
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2:
+            raise SchemaError(f"expected a 2-D array of rows, got shape {list(data.shape)}")
+        return pd.DataFrame(data, columns=[f"f{i}" for i in range(data.shape[1])])
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        rows = list(data)
+        if rows and all(isinstance(r, Mapping) for r in rows):
+            return pd.DataFrame.from_records(rows)
+        if not rows:
+            return pd.DataFrame()
+        bad = next(i for i, r in enumerate(rows) if not isinstance(r, Mapping))
+        raise SchemaError(
+            f"row {bad}: expected an object mapping column names to values, got {type(rows[bad]).__name__}",
+            field=f"[{bad}]",
+        )
+    raise SchemaError(
+        f"unsupported input type {type(data).__name__}; expected a DataFrame, a numpy array, "
+        "a list of records or a dict of columns"
+    )
+
+
+def _as_list(value: object) -> list[Any]:
+    if isinstance(value, np.ndarray | pd.Series):
+        return list(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    return [value]
+
+
+def infer_input_signature(sample: object) -> Signature:
+    """Infer the input half of a signature from a sample (DataFrame, array or records)."""
+    if isinstance(sample, np.ndarray) or _is_tensor_like(sample):
+        arr = np.asarray(sample)
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise InvalidArgument("X_sample has no rows; a signature needs at least one")
+        return Signature(
+            kind="tensor",
+            tensor=TensorSpec(dtype=dtype_name(arr.dtype), shape=(-1, *arr.shape[1:])),
+        )
+    frame = as_frame(sample)
+    if frame.empty:
+        raise InvalidArgument("X_sample has no rows; a signature needs at least one")
+    columns = tuple(
+        ColumnSpec(
+            name=str(name),
+            dtype=_column_dtype(frame[name]),
+            nullable=bool(frame[name].isna().any()),
+        )
+        for name in frame.columns
+    )
+    return Signature(kind="columns", columns=columns)
+
+
+def _is_tensor_like(sample: object) -> bool:
+    return type(sample).__module__.startswith("torch")
+
+
+def _column_dtype(series: pd.Series) -> str:
+    if series.dtype == object:
+        values = series.dropna()
+        if len(values) and all(isinstance(v, bool | np.bool_) for v in values):
+            return "bool"
+        if len(values) and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+            return "int64"
+        if len(values) and all(isinstance(v, float | int | np.number) for v in values):
+            return "float64"
+        return "string"
+    return dtype_name(series.dtype)
+
+
+def infer_output_specs(
+    predictions: npt.NDArray[Any],
+    *,
+    classes: Sequence[Any] | None = None,
+    probabilities: npt.NDArray[Any] | None = None,
+) -> tuple[OutputSpec, ...]:
+    preds = np.asarray(predictions)
+    outputs = [
+        OutputSpec(
+            name="prediction",
+            dtype=dtype_name(preds.dtype),
+            shape=(-1, *preds.shape[1:]),
+            classes=tuple(_plain(c) for c in classes) if classes is not None else None,
+        )
+    ]
+    if probabilities is not None:
+        probs = np.asarray(probabilities)
+        outputs.append(
+            OutputSpec(
+                name="probabilities",
+                dtype=dtype_name(probs.dtype),
+                shape=(-1, *probs.shape[1:]),
+                classes=tuple(_plain(c) for c in classes) if classes is not None else None,
+            )
+        )
+    return tuple(outputs)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+def _validate_columns(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame:
+    expected = [c.name for c in columns]
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2 or data.shape[1] != len(columns):
+            raise SchemaError(
+                f"expected a 2-D array with {len(columns)} columns ({', '.join(expected)}), "
+                f"got shape {list(data.shape)}"
+            )
+        frame = pd.DataFrame(data, columns=expected)
+    else:
+        frame = as_frame(data)
+    if len(frame) == 0:
+        raise SchemaError("input has no rows; send at least one")
+    names = [str(c) for c in frame.columns]
+    unexpected = [n for n in names if n not in set(expected)]
+    if unexpected:
+        raise SchemaError(
+            f"unexpected column {unexpected[0]!r}; expected columns: {', '.join(expected)}",
+            field=unexpected[0],
+        )
+    out: dict[str, pd.Series] = {}
+    for spec in columns:
+        if spec.name not in names:
+            if not spec.nullable:
+                raise SchemaError(
+                    f"missing column {spec.name!r} (expected {spec.dtype})", field=spec.name
+                )
+            out[spec.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        else:
+            out[spec.name] = frame[spec.name]
+        out[spec.name] = _coerce(out[spec.name], spec)
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
+    missing = series.isna()
+    if missing.any() and not spec.nullable:
+        row = int(np.flatnonzero(missing.to_numpy())[0])
+        raise SchemaError(
+            f"column {spec.name!r} has {int(missing.sum())} missing value(s) (first at row {row}) "
+            f"but is not nullable",
+            field=spec.name,
+        )
+    got = _column_dtype(series)
+    expected = spec.dtype
+    if expected == "string":
+        if got != "string" and not missing.all():
+            raise SchemaError(f"column {spec.name!r}: expected string, got {got}", field=spec.name)
+        return series.astype(object).where(~missing, None)
+    if expected == "bool":
+        if got != "bool" and not missing.all():
+            raise SchemaError(f"column {spec.name!r}: expected bool, got {got}", field=spec.name)
+        return series if not missing.any() else series.astype(object)
+    if expected == "datetime":
+        try:
+            return pd.to_datetime(series)
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"column {spec.name!r}: expected datetime, got values that do not parse ({exc})",
+                field=spec.name,
+            ) from exc
+    # numeric
+    if got in ("string", "datetime") and not missing.all():
+        bad = series[~missing].iloc[0]
+        raise SchemaError(
+            f"column {spec.name!r}: expected {expected}, got {got} (e.g. {bad!r})", field=spec.name
+        )
+    if got == "bool":
+        raise SchemaError(f"column {spec.name!r}: expected {expected}, got bool", field=spec.name)
+    values = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
+    if expected in FLOAT_TYPES:
+        return values.astype(expected)
+    # integer expected
+    if missing.any():
+        return values.astype("float64")  # nullable integers travel as floats with NaN
+    arr = values.to_numpy()
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
+            raise SchemaError(
+                f"column {spec.name!r}: expected {expected}, got non-integral float values",
+                field=spec.name,
+            )
+    info = np.iinfo(np.dtype(expected))
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise SchemaError(f"column {spec.name!r}: values out of range for {expected}", field=spec.name)
+    return values.astype(expected)
+
+
+def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
+    if isinstance(data, pd.DataFrame):
+        data = data.to_numpy()
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"input is not a rectangular array: {exc}", field=spec.name) from exc
+    if arr.size == 0 or arr.ndim == 0:
+        raise SchemaError("input has no rows; send at least one", field=spec.name)
+    if arr.ndim == len(spec.shape) - 1:
+        arr = arr[np.newaxis, ...]  # a single example
+    if arr.ndim != len(spec.shape) or any(
+        want not in (-1, got) for want, got in zip(spec.shape, arr.shape, strict=True)
+    ):
+        raise SchemaError(
+            f"input {spec.name!r}: expected shape {list(spec.shape)}, got {list(arr.shape)}",
+            field=spec.name,
+        )
+    target = np.dtype(spec.dtype) if spec.dtype not in ("string", "datetime") else np.dtype(object)
+    if arr.dtype.kind in "OUS" and target.kind != "O":
+        try:
+            arr = arr.astype(target)
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"input {spec.name!r}: expected {spec.dtype}, got values that are not numbers",
+                field=spec.name,
+            ) from exc
+        return arr
+    if arr.dtype != target and not np.can_cast(arr.dtype, target, casting="safe"):
+        if not (arr.dtype.kind == "f" and target.kind == "f"):  # float64 -> float32 is routine
+            raise SchemaError(
+                f"input {spec.name!r}: expected {spec.dtype}, got {dtype_name(arr.dtype)}",
+                field=spec.name,
+            )
+    return arr.astype(target, copy=False)

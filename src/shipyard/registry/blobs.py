@@ -1,0 +1,119 @@
+"""Content-addressed blob storage on fsspec: a local folder by default, any fsspec URL otherwise.
+
+A blob's key is its SHA-256 (``sha256/ab/abcdef...``), so a blob is immutable once written and the
+same file shared by many versions is stored once. Local writes go to a temporary name and are renamed
+into place; object stores (S3) publish an object atomically on upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from shipyard.core.errors import IntegrityError, MissingDependency, NotFound, Unavailable
+
+
+class BlobStore(Protocol):
+    def put_file(self, path: Path) -> str: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def get_file(self, key: str, dest: Path) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def key_for(hexdigest: str) -> str:
+    return f"sha256/{hexdigest[:2]}/{hexdigest}"
+
+
+def _hex_of(key: str) -> str:
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "sha256" or len(parts[2]) != 64:
+        raise NotFound(f"malformed blob key {key!r}")
+    return parts[2]
+
+
+class FsspecBlobStore:
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        try:
+            import fsspec
+        except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
+            raise MissingDependency("fsspec", "s3") from exc
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        except ImportError as exc:
+            raise MissingDependency(str(exc.name or "an fsspec backend"), "s3") from exc
+        self.root = root.rstrip("/")
+        self.url = url
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        if self.local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self.fs.exists(self._path(key)))
+        except OSError as exc:
+            raise Unavailable(f"artifact store {self.url} unreachable: {exc}") from exc
+
+    def put_file(self, path: Path) -> str:
+        key = key_for(_sha256_file(path))
+        if self.exists(key):
+            return key
+        target = self._path(key)
+        if self.local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                    while block := src.read(1 << 20):
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        else:
+            self.fs.put_file(str(path), target)
+        return key
+
+    def put_bytes(self, data: bytes) -> str:
+        with tempfile.NamedTemporaryFile(delete=False) as fh:
+            fh.write(data)
+        try:
+            return self.put_file(Path(fh.name))
+        finally:
+            os.unlink(fh.name)
+
+    def get_bytes(self, key: str) -> bytes:
+        want = _hex_of(key)
+        try:
+            data: bytes = self.fs.cat_file(self._path(key))
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {key} is missing from the artifact store {self.url}") from exc
+        if hashlib.sha256(data).hexdigest() != want:
+            raise IntegrityError(f"blob {key} in {self.url} is corrupted (SHA-256 mismatch)")
+        return data
+
+    def get_file(self, key: str, dest: Path) -> None:
+        want = _hex_of(key)
+        try:
+            self.fs.get_file(self._path(key), str(dest))
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {key} is missing from the artifact store {self.url}") from exc
+        if _sha256_file(dest) != want:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(f"blob {key} in {self.url} is corrupted (SHA-256 mismatch)")

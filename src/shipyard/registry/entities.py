@@ -1,0 +1,96 @@
+"""Registry entities: frozen dataclasses, the only shapes that leave a store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Tag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    description: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    latest_version: int | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    digest: str
+    """Package digest (``sha256:...``): the identity of the package's content."""
+    manifest_blob: str
+    """Blob key of the package manifest; the manifest lists the blobs of every file."""
+    flavor: str
+    description: str
+    created_at: dt.datetime
+    created_by: str
+    size_bytes: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What a store needs to create a version; the version number is allocated by the store."""
+
+    digest: str
+    manifest_blob: str
+    flavor: str
+    size_bytes: int
+    description: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    alias: str
+    version: int
+    updated_at: dt.datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias. ``to_version`` is None when the alias was deleted."""
+
+    id: int
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    at: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    """Dotted verb, e.g. ``version.create``, ``alias.set``, ``model.delete``."""
+    target: str
+    details: Mapping[str, Any] = field(default_factory=dict)

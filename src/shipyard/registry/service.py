@@ -1,0 +1,252 @@
+"""``RegistryService``: every registry operation, written once, over a store and a blob store.
+
+The SDK, CLI and HTTP adapters call these methods and only translate inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.errors import InvalidArgument, NotFound
+from shipyard.package import bundle
+from shipyard.package.manifest import MANIFEST_FILE, Manifest
+from shipyard.package.model import Model
+from shipyard.registry.blobs import BlobStore
+from shipyard.registry.entities import (
+    Alias,
+    AliasEvent,
+    AuditEvent,
+    ModelVersion,
+    NewVersion,
+    RegisteredModel,
+)
+from shipyard.registry.refs import LATEST, ModelRef, check_alias, check_name, parse_ref
+from shipyard.registry.store import RegistryStore
+
+
+class RegistryService:
+    def __init__(
+        self,
+        store: RegistryStore,
+        blobs: BlobStore,
+        *,
+        cache_dir: Path,
+        actor: str,
+        allow_pickle: bool = False,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.cache_dir = cache_dir
+        self.actor = actor
+        self.allow_pickle = allow_pickle
+
+    def _who(self, actor: str | None) -> str:
+        return actor or self.actor
+
+    # -- registering --------------------------------------------------------------------------------
+
+    def register(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Verify a package folder, store its files as blobs and create the next version."""
+        directory = Path(path)
+        manifest = bundle.verify(directory)
+        model_name = check_name(name or manifest.name)
+        size = 0
+        for rel in manifest.files:
+            file = directory / bundle.safe_relative(rel)
+            size += file.stat().st_size
+            self.blobs.put_file(file)
+        manifest_blob = self.blobs.put_file(directory / MANIFEST_FILE)
+        assert manifest.digest is not None
+        new = NewVersion(
+            digest=manifest.digest,
+            manifest_blob=manifest_blob,
+            flavor=manifest.flavor.name,
+            size_bytes=size,
+            description=manifest.description if description is None else description,
+            metrics=manifest.metrics,
+            params=manifest.params,
+            tags={**manifest.tags, **(tags or {})},
+        )
+        return self.store.create_version(model_name, new, actor=self._who(actor))
+
+    def log_model(
+        self,
+        model: object,
+        *,
+        name: str,
+        actor: str | None = None,
+        **save_options: Any,
+    ) -> ModelVersion:
+        """Package ``model`` (see ``shipyard.package.save``) and register it as a new version."""
+        check_name(name)
+        with tempfile.TemporaryDirectory(prefix="shipyard-package-") as tmp:
+            target = Path(tmp) / "package"
+            bundle.save(model, target, name=name, **save_options)
+            return self.register(target, name=name, actor=actor)
+
+    # -- resolving and loading ----------------------------------------------------------------------
+
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """The version a reference points to now (``name/3``, ``name@alias``, ``name@latest``)."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        if parsed.version is not None:
+            return self.store.get_version(parsed.name, parsed.version)
+        assert parsed.alias is not None
+        if parsed.alias == LATEST:
+            return self.store.latest_version(parsed.name)
+        alias = self.store.get_alias(parsed.name, parsed.alias)
+        return self.store.get_version(parsed.name, alias.version)
+
+    def manifest(self, version: ModelVersion) -> Manifest:
+        text = self.blobs.get_bytes(version.manifest_blob).decode()
+        return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
+
+    def fetch(self, version: ModelVersion) -> Path:
+        """A verified local copy of the version's package (cached by digest)."""
+        target = self.cache_dir / "packages" / version.digest.replace(":", "-")
+        if target.exists():
+            bundle.verify(target, expected_digest=version.digest)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
+        try:
+            self.blobs.get_file(version.manifest_blob, work / MANIFEST_FILE)
+            manifest = bundle.read_manifest(work)
+            for rel, sha in manifest.files.items():
+                dest = work / bundle.safe_relative(rel)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.blobs.get_file(f"sha256/{sha[7:9]}/{sha[7:]}", dest)
+            bundle.verify(work, expected_digest=version.digest)
+            try:
+                os.rename(work, target)
+            except OSError:  # another process fetched it first
+                shutil.rmtree(work, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return target
+
+    def load(self, ref: str | ModelRef, *, allow_pickle: bool | None = None) -> Model:
+        version = self.resolve(ref)
+        return self.load_version(version, allow_pickle=allow_pickle)
+
+    def load_version(self, version: ModelVersion, *, allow_pickle: bool | None = None) -> Model:
+        path = self.fetch(version)
+        pickle_ok = self.allow_pickle if allow_pickle is None else allow_pickle
+        return bundle.load(path, allow_pickle=pickle_ok, expected_digest=version.digest)
+
+    # -- models and versions ------------------------------------------------------------------------
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.store.get_model(name)
+
+    def list_models(
+        self, *, prefix: str | None = None, tags: Mapping[str, str] | None = None, limit: int = 1000
+    ) -> list[RegisteredModel]:
+        return self.store.list_models(prefix=prefix, tags=tags, limit=limit)
+
+    def delete_model(self, name: str, *, actor: str | None = None) -> None:
+        self.store.delete_model(name, actor=self._who(actor))
+
+    def describe(
+        self, name: str, description: str, *, version: int | None = None, actor: str | None = None
+    ) -> None:
+        if version is None:
+            self.store.set_model_description(name, description, actor=self._who(actor))
+        else:
+            self.store.set_version_description(name, version, description, actor=self._who(actor))
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        return self.store.get_version(name, version)
+
+    def list_versions(
+        self,
+        name: str | None = None,
+        *,
+        prefix: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int = 1000,
+    ) -> list[ModelVersion]:
+        return self.store.list_versions(name=name, prefix=prefix, tags=tags, limit=limit)
+
+    def delete_version(self, name: str, version: int, *, actor: str | None = None) -> None:
+        self.store.delete_version(name, version, actor=self._who(actor))
+
+    # -- tags ---------------------------------------------------------------------------------------
+
+    def set_tag(
+        self, name: str, key: str, value: str, *, version: int | None = None, actor: str | None = None
+    ) -> None:
+        self.store.set_tag(name, version, key, value, actor=self._who(actor))
+
+    def delete_tag(
+        self, name: str, key: str, *, version: int | None = None, actor: str | None = None
+    ) -> None:
+        self.store.delete_tag(name, version, key, actor=self._who(actor))
+
+    # -- aliases ------------------------------------------------------------------------------------
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> AliasEvent:
+        check_alias(alias)
+        if version < 1:
+            raise InvalidArgument(f"version must be >= 1, got {version}")
+        return self.store.set_alias(name, alias, version, actor=self._who(actor), reason=reason)
+
+    def delete_alias(
+        self, name: str, alias: str, *, reason: str = "", actor: str | None = None
+    ) -> AliasEvent:
+        check_alias(alias)
+        return self.store.delete_alias(name, alias, actor=self._who(actor), reason=reason)
+
+    def get_alias(self, name: str, alias: str) -> Alias:
+        return self.store.get_alias(name, alias)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        return self.store.list_aliases(name)
+
+    def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
+        history = self.store.alias_history(name, alias)
+        if not history:
+            raise NotFound(f"model {name!r} has no alias @{alias} and never had one")
+        return history
+
+    def alias_at(self, name: str, alias: str, at: dt.datetime) -> int | None:
+        """The version ``name@alias`` pointed to at time ``at`` (None: it pointed nowhere)."""
+        return self.store.alias_at(name, alias, at)
+
+    # -- audit --------------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        return self.store.list_audit(since=since, action=action, target=target, limit=limit)
+
+    def revision(self) -> int:
+        return self.store.revision()

@@ -1,0 +1,1 @@
+"""Serving: runtime cache, adaptive batcher, router, data plane and protocol codecs."""

@@ -1,0 +1,19 @@
+"""Pure numerics: profiles, sketches, statistical tests and metrics. No I/O."""
+
+from shipyard.stats.profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    DatasetProfile,
+    NumericProfile,
+    build_profile,
+    observe,
+)
+
+__all__ = [
+    "CategoricalProfile",
+    "ColumnProfile",
+    "DatasetProfile",
+    "NumericProfile",
+    "build_profile",
+    "observe",
+]

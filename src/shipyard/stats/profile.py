@@ -1,0 +1,375 @@
+"""Mergeable per-column summaries of a dataset: the baseline that monitoring diffs against.
+
+A *reference* profile is built once from training or validation data (``build_profile``): it fixes the
+bin edges of every numerical column at the reference quantiles, and the categories of every categorical
+column (top-K by frequency). A *window* profile of later data is computed on those same edges and
+categories (``observe``), so two windows merge by adding counts and every drift statistic compares
+like with like without re-reading the reference rows.
+
+Numerical columns keep two histograms on reference-quantile edges: a coarse one (``bins`` bins, used
+for PSI) and a fine one (percentile edges, used as a CDF sketch for Kolmogorov-Smirnov and Wasserstein).
+Both have an underflow and an overflow bin; missing values (None/NaN) are counted apart, infinities are
+counted and binned into under/overflow. Moments merge with Chan's parallel formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+DEFAULT_BINS = 10
+DEFAULT_SKETCH_BINS = 100
+DEFAULT_TOP_K = 20
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean and sum of squared deviations of the finite values; mergeable."""
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    min: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, finite: FloatArray) -> Moments:
+        if finite.size == 0:
+            return cls()
+        mean = float(finite.mean())
+        return cls(
+            count=int(finite.size),
+            mean=mean,
+            m2=float(((finite - mean) ** 2).sum()),
+            min=float(finite.min()),
+            max=float(finite.max()),
+        )
+
+    def merge(self, other: Moments) -> Moments:
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        n = self.count + other.count
+        delta = other.mean - self.mean
+        return Moments(
+            count=n,
+            mean=self.mean + delta * other.count / n,
+            m2=self.m2 + other.m2 + delta * delta * self.count * other.count / n,
+            min=min(self.min, other.min),  # type: ignore[type-var]
+            max=max(self.max, other.max),  # type: ignore[type-var]
+        )
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts on fixed edges: ``counts[0]`` is underflow, ``counts[-1]`` overflow, the rest are bins.
+
+    Bins are closed on the left, and the last bin is closed on both sides, so the reference's maximum
+    falls inside the histogram.
+    """
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+    @classmethod
+    def empty(cls, edges: tuple[float, ...]) -> Histogram:
+        return cls(edges=edges, counts=(0,) * (len(edges) + 1))
+
+    @classmethod
+    def of(cls, values: FloatArray, edges: tuple[float, ...]) -> Histogram:
+        edge_arr = np.asarray(edges, dtype=np.float64)
+        n_bins = len(edges) - 1
+        # side="right" puts x == edge[i] in bin i; index 0 is underflow, n_bins+1 overflow.
+        idx = np.searchsorted(edge_arr, values, side="right")
+        idx[values == edge_arr[-1]] = n_bins  # last bin is closed on the right
+        counts = np.bincount(idx, minlength=n_bins + 2)
+        return cls(edges=edges, counts=tuple(int(c) for c in counts))
+
+    def merge(self, other: Histogram) -> Histogram:
+        if self.edges != other.edges:
+            raise ValueError("cannot merge histograms with different edges")
+        return replace(self, counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def _quantile_edges(finite: FloatArray, n_bins: int) -> tuple[float, ...]:
+    if finite.size == 0:
+        return (0.0, 0.0)
+    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
+    if edges.size == 1:
+        edges = np.array([edges[0], edges[0]])
+    return tuple(float(e) for e in edges)
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    kind: Literal["numeric"]
+    rows: int
+    missing: int
+    infinite: int
+    moments: Moments
+    histogram: Histogram
+    sketch: Histogram
+    quantiles: tuple[float, ...] = ()
+    """Reference only: the 0, 1, ..., 100th percentiles of the finite values."""
+
+    def merge(self, other: NumericProfile) -> NumericProfile:
+        return replace(
+            self,
+            rows=self.rows + other.rows,
+            missing=self.missing + other.missing,
+            infinite=self.infinite + other.infinite,
+            moments=self.moments.merge(other.moments),
+            histogram=self.histogram.merge(other.histogram),
+            sketch=self.sketch.merge(other.sketch),
+            quantiles=(),
+        )
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    kind: Literal["categorical"]
+    rows: int
+    missing: int
+    categories: tuple[str, ...]
+    """The reference's top-K values, most frequent first; a window keeps the reference's list."""
+    counts: tuple[int, ...]
+    other: int
+    """Values not in ``categories`` (in a window: values the reference never ranked, incl. unseen)."""
+    distinct: int
+    unseen: Mapping[str, int] = field(default_factory=dict)
+    """Window only: the most frequent values absent from the reference's categories."""
+
+    def merge(self, other: CategoricalProfile) -> CategoricalProfile:
+        if self.categories != other.categories:
+            raise ValueError("cannot merge categorical profiles with different categories")
+        unseen = dict(self.unseen)
+        for k, v in other.unseen.items():
+            unseen[k] = unseen.get(k, 0) + v
+        return replace(
+            self,
+            rows=self.rows + other.rows,
+            missing=self.missing + other.missing,
+            counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            other=self.other + other.other,
+            distinct=max(self.distinct, other.distinct),
+            unseen=dict(sorted(unseen.items(), key=lambda kv: -kv[1])[:DEFAULT_TOP_K]),
+        )
+
+
+ColumnProfile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    rows: int
+    columns: Mapping[str, ColumnProfile]
+
+    def merge(self, other: DatasetProfile) -> DatasetProfile:
+        if set(self.columns) != set(other.columns):
+            raise ValueError("cannot merge profiles with different columns")
+        merged: dict[str, ColumnProfile] = {}
+        for name, col in self.columns.items():
+            o = other.columns[name]
+            merged[name] = col.merge(o)  # type: ignore[arg-type]
+        return DatasetProfile(rows=self.rows + other.rows, columns=merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": {k: _col_to_dict(v) for k, v in self.columns.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetProfile:
+        return cls(
+            rows=int(data["rows"]),
+            columns={k: _col_from_dict(v) for k, v in data["columns"].items()},
+        )
+
+
+def is_numeric_series(series: pd.Series) -> bool:
+    return bool(
+        (pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype))
+        or pd.api.types.is_datetime64_any_dtype(series.dtype)
+    )
+
+
+def _as_float(series: pd.Series) -> FloatArray:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        ns = series.astype("int64").to_numpy(dtype=np.float64)
+        ns[series.isna().to_numpy()] = np.nan
+        return ns / 1e9
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _numeric(values: FloatArray, edges: tuple[float, ...], sketch_edges: tuple[float, ...]) -> NumericProfile:
+    missing = np.isnan(values)
+    present = values[~missing]
+    finite = present[np.isfinite(present)]
+    return NumericProfile(
+        kind="numeric",
+        rows=int(values.size),
+        missing=int(missing.sum()),
+        infinite=int(present.size - finite.size),
+        moments=Moments.of(finite),
+        histogram=Histogram.of(present, edges),
+        sketch=Histogram.of(present, sketch_edges),
+    )
+
+
+def _reference_numeric(values: FloatArray, bins: int, sketch_bins: int) -> NumericProfile:
+    finite = values[np.isfinite(values)]
+    profile = _numeric(values, _quantile_edges(finite, bins), _quantile_edges(finite, sketch_bins))
+    quantiles = np.quantile(finite, np.linspace(0, 1, 101)) if finite.size else np.array([])
+    return replace(profile, quantiles=tuple(float(q) for q in quantiles))
+
+
+def _as_labels(series: pd.Series) -> pd.Series:
+    """Categorical values as strings; missing stays missing."""
+    mask = series.isna()
+    labels = series.astype(str)
+    return labels[~mask.to_numpy()]
+
+
+def _reference_categorical(series: pd.Series, top_k: int) -> CategoricalProfile:
+    labels = _as_labels(series)
+    freq = labels.value_counts(sort=True)
+    top = freq.iloc[:top_k]
+    return CategoricalProfile(
+        kind="categorical",
+        rows=len(series),
+        missing=len(series) - len(labels),
+        categories=tuple(str(k) for k in top.index),
+        counts=tuple(int(c) for c in top.to_numpy()),
+        other=int(freq.iloc[top_k:].sum()),
+        distinct=int(freq.size),
+    )
+
+
+def _window_categorical(series: pd.Series, reference: CategoricalProfile) -> CategoricalProfile:
+    labels = _as_labels(series)
+    freq = labels.value_counts(sort=True)
+    known = freq.reindex(list(reference.categories), fill_value=0)
+    rest = freq.drop(index=list(reference.categories), errors="ignore")
+    return CategoricalProfile(
+        kind="categorical",
+        rows=len(series),
+        missing=len(series) - len(labels),
+        categories=reference.categories,
+        counts=tuple(int(c) for c in known.to_numpy()),
+        other=int(rest.sum()),
+        distinct=int(freq.size),
+        unseen={str(k): int(v) for k, v in rest.iloc[:DEFAULT_TOP_K].items()},
+    )
+
+
+def build_profile(
+    data: pd.DataFrame,
+    *,
+    bins: int = DEFAULT_BINS,
+    sketch_bins: int = DEFAULT_SKETCH_BINS,
+    top_k: int = DEFAULT_TOP_K,
+) -> DatasetProfile:
+    """Profile a reference dataset, fixing bin edges at its quantiles and its top-K categories."""
+    if bins < 1:
+        raise ValueError("bins must be >= 1")
+    columns: dict[str, ColumnProfile] = {}
+    for name in data.columns:
+        series = data[name]
+        if is_numeric_series(series):
+            columns[str(name)] = _reference_numeric(_as_float(series), bins, sketch_bins)
+        else:
+            columns[str(name)] = _reference_categorical(series, top_k)
+    return DatasetProfile(rows=len(data), columns=columns)
+
+
+def observe(data: pd.DataFrame, reference: DatasetProfile) -> DatasetProfile:
+    """Profile a window of data on the reference's edges and categories (mergeable with others).
+
+    Columns of the reference absent from ``data`` are profiled as entirely missing.
+    """
+    columns: dict[str, ColumnProfile] = {}
+    n = len(data)
+    for name, ref in reference.columns.items():
+        if name in data.columns:
+            series = data[name]
+        else:
+            series = pd.Series([None] * n, dtype=object)
+        if isinstance(ref, NumericProfile):
+            try:
+                values = _as_float(series)
+            except (TypeError, ValueError):
+                values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+            columns[name] = _numeric(values, ref.histogram.edges, ref.sketch.edges)
+        else:
+            columns[name] = _window_categorical(series, ref)
+    return DatasetProfile(rows=n, columns=columns)
+
+
+def _col_to_dict(col: ColumnProfile) -> dict[str, Any]:
+    if isinstance(col, NumericProfile):
+        m = col.moments
+        return {
+            "kind": "numeric",
+            "rows": col.rows,
+            "missing": col.missing,
+            "infinite": col.infinite,
+            "moments": {"count": m.count, "mean": m.mean, "m2": m.m2, "min": m.min, "max": m.max},
+            "histogram": {"edges": list(col.histogram.edges), "counts": list(col.histogram.counts)},
+            "sketch": {"edges": list(col.sketch.edges), "counts": list(col.sketch.counts)},
+            "quantiles": list(col.quantiles),
+        }
+    return {
+        "kind": "categorical",
+        "rows": col.rows,
+        "missing": col.missing,
+        "categories": list(col.categories),
+        "counts": list(col.counts),
+        "other": col.other,
+        "distinct": col.distinct,
+        "unseen": dict(col.unseen),
+    }
+
+
+def _hist(d: Mapping[str, Any]) -> Histogram:
+    return Histogram(edges=tuple(float(e) for e in d["edges"]), counts=tuple(int(c) for c in d["counts"]))
+
+
+def _col_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
+    if d["kind"] == "numeric":
+        m = d["moments"]
+        return NumericProfile(
+            kind="numeric",
+            rows=int(d["rows"]),
+            missing=int(d["missing"]),
+            infinite=int(d["infinite"]),
+            moments=Moments(
+                count=int(m["count"]), mean=float(m["mean"]), m2=float(m["m2"]), min=m["min"], max=m["max"]
+            ),
+            histogram=_hist(d["histogram"]),
+            sketch=_hist(d["sketch"]),
+            quantiles=tuple(float(q) for q in d.get("quantiles", ())),
+        )
+    return CategoricalProfile(
+        kind="categorical",
+        rows=int(d["rows"]),
+        missing=int(d["missing"]),
+        categories=tuple(str(c) for c in d["categories"]),
+        counts=tuple(int(c) for c in d["counts"]),
+        other=int(d["other"]),
+        distinct=int(d["distinct"]),
+        unseen={str(k): int(v) for k, v in d.get("unseen", {}).items()},
+    )

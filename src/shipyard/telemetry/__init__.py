@@ -1,0 +1,1 @@
+"""Telemetry: the prediction and feedback log (schema, segment writer, DuckDB reader)."""
