@@ -91,6 +91,6 @@ __all__ = [
     "PackageError",
     "SchemaError",
     "ShipyardError",
-    "UnsafeFormatError",
     "Unavailable",
+    "UnsafeFormatError",
 ]

@@ -47,7 +47,7 @@ class Client:
         model: object,
         *,
         name: str,
-        X_sample: object | None = None,  # noqa: N803
+        X_sample: object | None = None,
         y_sample: object | None = None,
         signature: Signature | Mapping[str, Any] | None = None,
         flavor: str | None = None,

@@ -40,7 +40,7 @@ def save(
     path: str | os.PathLike[str],
     *,
     name: str | None = None,
-    X_sample: object | None = None,  # noqa: N803 - the scikit-learn spelling users know
+    X_sample: object | None = None,
     y_sample: object | None = None,
     signature: Signature | Mapping[str, Any] | None = None,
     flavor: str | None = None,
@@ -137,7 +137,9 @@ def _check_round_trip(
         return
     try:
         original = np.asarray(predict(validated))
-    except Exception:  # the original may want its raw input form; the reloaded output is what counts
+    except (
+        Exception
+    ):  # the original may want its raw input form; the reloaded output is what counts
         return
     same = (
         np.allclose(original, reloaded, equal_nan=True)
@@ -235,7 +237,9 @@ def verify(path: str | os.PathLike[str], *, expected_digest: str | None = None) 
             f"it records {manifest.digest}"
         )
     if expected_digest is not None and digest != expected_digest:
-        raise IntegrityError(f"package digest {digest} does not match the expected {expected_digest}")
+        raise IntegrityError(
+            f"package digest {digest} does not match the expected {expected_digest}"
+        )
     for rel, want in manifest.files.items():
         file = directory / safe_relative(rel)
         if file.is_symlink() or not file.is_file():

@@ -32,8 +32,7 @@ def dtype_name(dtype: Any) -> str:
     if isinstance(dtype, pd.CategoricalDtype):
         return dtype_name(dtype.categories.dtype)
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
-        name = np.dtype(dtype.numpy_dtype if hasattr(dtype, "numpy_dtype") else dtype).name
-        return name
+        return str(np.dtype(dtype.numpy_dtype if hasattr(dtype, "numpy_dtype") else dtype).name)
     return "string"
 
 
@@ -114,7 +113,9 @@ class Signature:
                 )
                 return cls(kind="tensor", tensor=tensor, outputs=outputs)
             if data["kind"] != "columns":
-                raise InvalidArgument(f"signature kind must be 'columns' or 'tensor', got {data['kind']!r}")
+                raise InvalidArgument(
+                    f"signature kind must be 'columns' or 'tensor', got {data['kind']!r}"
+                )
             columns = tuple(
                 ColumnSpec(
                     name=str(c["name"]),
@@ -219,7 +220,9 @@ def _column_dtype(series: pd.Series) -> str:
         values = series.dropna()
         if len(values) and all(isinstance(v, bool | np.bool_) for v in values):
             return "bool"
-        if len(values) and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        if len(values) and all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values
+        ):
             return "int64"
         if len(values) and all(isinstance(v, float | int | np.number) for v in values):
             return "float64"
@@ -333,21 +336,22 @@ def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
         raise SchemaError(f"column {spec.name!r}: expected {expected}, got bool", field=spec.name)
     values = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
     if expected in FLOAT_TYPES:
-        return values.astype(expected)
+        return values.astype(np.dtype(expected))
     # integer expected
     if missing.any():
         return values.astype("float64")  # nullable integers travel as floats with NaN
     arr = values.to_numpy()
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
-            raise SchemaError(
-                f"column {spec.name!r}: expected {expected}, got non-integral float values",
-                field=spec.name,
-            )
+    if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and np.all(np.mod(arr, 1) == 0)):
+        raise SchemaError(
+            f"column {spec.name!r}: expected {expected}, got non-integral float values",
+            field=spec.name,
+        )
     info = np.iinfo(np.dtype(expected))
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
-        raise SchemaError(f"column {spec.name!r}: values out of range for {expected}", field=spec.name)
-    return values.astype(expected)
+        raise SchemaError(
+            f"column {spec.name!r}: values out of range for {expected}", field=spec.name
+        )
+    return values.astype(np.dtype(expected))
 
 
 def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
@@ -378,10 +382,11 @@ def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
                 field=spec.name,
             ) from exc
         return arr
-    if arr.dtype != target and not np.can_cast(arr.dtype, target, casting="safe"):
-        if not (arr.dtype.kind == "f" and target.kind == "f"):  # float64 -> float32 is routine
-            raise SchemaError(
-                f"input {spec.name!r}: expected {spec.dtype}, got {dtype_name(arr.dtype)}",
-                field=spec.name,
-            )
+    # int -> float and float64 -> float32 are routine value casts for model inputs
+    routine = arr.dtype.kind in "iuf" and target.kind == "f"
+    if arr.dtype != target and not np.can_cast(arr.dtype, target, casting="safe") and not routine:
+        raise SchemaError(
+            f"input {spec.name!r}: expected {spec.dtype}, got {dtype_name(arr.dtype)}",
+            field=spec.name,
+        )
     return arr.astype(target, copy=False)

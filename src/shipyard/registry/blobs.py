@@ -55,7 +55,9 @@ class FsspecBlobStore:
             raise MissingDependency(str(exc.name or "an fsspec backend"), "s3") from exc
         self.root = root.rstrip("/")
         self.url = url
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.local = "file" in (
+            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        )
         if self.local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 

@@ -14,7 +14,9 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}"
 ALIAS_PATTERN = r"[A-Za-z][A-Za-z0-9_\-]{0,63}"
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 _ALIAS = re.compile(rf"^{ALIAS_PATTERN}$")
-_REF = re.compile(rf"^(?:models:/)?(?P<name>{NAME_PATTERN})(?:/(?P<version>\d+)|@(?P<alias>{ALIAS_PATTERN}))$")
+_REF = re.compile(
+    rf"^(?:models:/)?(?P<name>{NAME_PATTERN})(?:/(?P<version>\d+)|@(?P<alias>{ALIAS_PATTERN}))$"
+)
 
 LATEST = "latest"
 
@@ -28,7 +30,11 @@ class ModelRef:
     alias: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.name}/{self.version}" if self.version is not None else f"{self.name}@{self.alias}"
+        return (
+            f"{self.name}/{self.version}"
+            if self.version is not None
+            else f"{self.name}@{self.alias}"
+        )
 
 
 def parse_ref(text: str) -> ModelRef:

@@ -189,7 +189,13 @@ class RegistryService:
     # -- tags ---------------------------------------------------------------------------------------
 
     def set_tag(
-        self, name: str, key: str, value: str, *, version: int | None = None, actor: str | None = None
+        self,
+        name: str,
+        key: str,
+        value: str,
+        *,
+        version: int | None = None,
+        actor: str | None = None,
     ) -> None:
         self.store.set_tag(name, version, key, value, actor=self._who(actor))
 

@@ -100,7 +100,9 @@ class Histogram:
     def merge(self, other: Histogram) -> Histogram:
         if self.edges != other.edges:
             raise ValueError("cannot merge histograms with different edges")
-        return replace(self, counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+        return replace(
+            self, counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
+        )
 
     @property
     def total(self) -> int:
@@ -202,7 +204,10 @@ class DatasetProfile:
 
 def is_numeric_series(series: pd.Series) -> bool:
     return bool(
-        (pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype))
+        (
+            pd.api.types.is_numeric_dtype(series.dtype)
+            and not pd.api.types.is_bool_dtype(series.dtype)
+        )
         or pd.api.types.is_datetime64_any_dtype(series.dtype)
     )
 
@@ -215,7 +220,9 @@ def _as_float(series: pd.Series) -> FloatArray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _numeric(values: FloatArray, edges: tuple[float, ...], sketch_edges: tuple[float, ...]) -> NumericProfile:
+def _numeric(
+    values: FloatArray, edges: tuple[float, ...], sketch_edges: tuple[float, ...]
+) -> NumericProfile:
     missing = np.isnan(values)
     present = values[~missing]
     finite = present[np.isfinite(present)]
@@ -304,10 +311,7 @@ def observe(data: pd.DataFrame, reference: DatasetProfile) -> DatasetProfile:
     columns: dict[str, ColumnProfile] = {}
     n = len(data)
     for name, ref in reference.columns.items():
-        if name in data.columns:
-            series = data[name]
-        else:
-            series = pd.Series([None] * n, dtype=object)
+        series = data[name] if name in data.columns else pd.Series([None] * n, dtype=object)
         if isinstance(ref, NumericProfile):
             try:
                 values = _as_float(series)
@@ -345,7 +349,9 @@ def _col_to_dict(col: ColumnProfile) -> dict[str, Any]:
 
 
 def _hist(d: Mapping[str, Any]) -> Histogram:
-    return Histogram(edges=tuple(float(e) for e in d["edges"]), counts=tuple(int(c) for c in d["counts"]))
+    return Histogram(
+        edges=tuple(float(e) for e in d["edges"]), counts=tuple(int(c) for c in d["counts"])
+    )
 
 
 def _col_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
@@ -357,7 +363,11 @@ def _col_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
             missing=int(d["missing"]),
             infinite=int(d["infinite"]),
             moments=Moments(
-                count=int(m["count"]), mean=float(m["mean"]), m2=float(m["m2"]), min=m["min"], max=m["max"]
+                count=int(m["count"]),
+                mean=float(m["mean"]),
+                m2=float(m["m2"]),
+                min=m["min"],
+                max=m["max"],
             ),
             histogram=_hist(d["histogram"]),
             sketch=_hist(d["sketch"]),

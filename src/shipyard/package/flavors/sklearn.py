@@ -22,7 +22,14 @@ from shipyard.package.flavors.base import (
 
 # skops refuses every type it does not trust by default; we additionally trust scikit-learn's own
 # classes (estimators, transformers, their helpers) -- never a list read from the package itself.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.dtype", "numpy.float", "numpy.int", "numpy.bool", "numpy.str")
+TRUSTED_PREFIXES = (
+    "sklearn.",
+    "numpy.dtype",
+    "numpy.float",
+    "numpy.int",
+    "numpy.bool",
+    "numpy.str",
+)
 
 PICKLE_HINT = (
     "pickle can run arbitrary code when a file is loaded, so it is off by default; "
@@ -74,7 +81,9 @@ class SklearnFlavor:
                 pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
             files, requirements = ("model.pkl",), ()
         else:
-            raise PackageError(f"sklearn serialization must be 'skops' or 'pickle', got {serialization!r}")
+            raise PackageError(
+                f"sklearn serialization must be 'skops' or 'pickle', got {serialization!r}"
+            )
         return SavedModel(
             files=files,
             framework="scikit-learn",
@@ -89,7 +98,7 @@ class SklearnFlavor:
             if not allow_pickle:
                 raise UnsafeFormatError(f"this package stores its model with pickle; {PICKLE_HINT}")
             with open(directory / "model.pkl", "rb") as fh:
-                return SklearnPredictor(pickle.load(fh))  # noqa: S301 - explicit opt-in above
+                return SklearnPredictor(pickle.load(fh))
         sio = require("skops.io", "sklearn")
         path = directory / "model.skops"
         untrusted = list(sio.get_untrusted_types(file=path))

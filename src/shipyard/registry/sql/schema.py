@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
-
-from alembic import command
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x5E1BA7D  # advisory lock id for PostgreSQL

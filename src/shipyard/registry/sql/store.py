@@ -28,7 +28,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.exc import OperationalError
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, Unavailable
@@ -156,7 +155,9 @@ class SqlRegistryStore:
     # -- models -------------------------------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:
-        row = conn.execute(select(registered_models).where(registered_models.c.name == name)).first()
+        row = conn.execute(
+            select(registered_models).where(registered_models.c.name == name)
+        ).first()
         if row is None:
             raise NotFound(f"model {name!r} does not exist")
         return row
@@ -167,10 +168,14 @@ class SqlRegistryStore:
             select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
         ).scalar()
         tags = dict(
-            conn.execute(select(model_tags.c.key, model_tags.c.value).where(model_tags.c.name == name)).all()  # type: ignore[arg-type]
+            conn.execute(
+                select(model_tags.c.key, model_tags.c.value).where(model_tags.c.name == name)
+            ).all()  # type: ignore[arg-type]
         )
         alias_map = dict(
-            conn.execute(select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name)).all()  # type: ignore[arg-type]
+            conn.execute(
+                select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name)
+            ).all()  # type: ignore[arg-type]
         )
         return RegisteredModel(
             name=name,
@@ -225,11 +230,11 @@ class SqlRegistryStore:
             ).all()
             if held:
                 listed = ", ".join(f"@{a}->{v}" for a, v in held)
-                raise Conflict(
-                    f"model {name!r} still has aliases ({listed}); delete them first"
-                )
+                raise Conflict(f"model {name!r} still has aliases ({listed}); delete them first")
             count = conn.execute(
-                select(func.count()).select_from(model_versions).where(model_versions.c.name == name)
+                select(func.count())
+                .select_from(model_versions)
+                .where(model_versions.c.name == name)
             ).scalar_one()
             conn.execute(delete(version_tags).where(version_tags.c.name == name))
             conn.execute(delete(model_versions).where(model_versions.c.name == name))
@@ -247,12 +252,15 @@ class SqlRegistryStore:
                 .values(name=name, description="", next_version=1, created_at=at, updated_at=at)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            version = conn.execute(
-                update(registered_models)
-                .where(registered_models.c.name == name)
-                .values(next_version=registered_models.c.next_version + 1, updated_at=at)
-                .returning(registered_models.c.next_version)
-            ).scalar_one() - 1
+            version = (
+                conn.execute(
+                    update(registered_models)
+                    .where(registered_models.c.name == name)
+                    .values(next_version=registered_models.c.next_version + 1, updated_at=at)
+                    .returning(registered_models.c.next_version)
+                ).scalar_one()
+                - 1
+            )
             conn.execute(
                 insert(model_versions).values(
                     name=name,
@@ -271,11 +279,18 @@ class SqlRegistryStore:
             if new.tags:
                 conn.execute(
                     insert(version_tags),
-                    [{"name": name, "version": version, "key": k, "value": v} for k, v in new.tags.items()],
+                    [
+                        {"name": name, "version": version, "key": k, "value": v}
+                        for k, v in new.tags.items()
+                    ],
                 )
             self._audit(
-                conn, actor, "version.create", f"{name}/{version}",
-                {"digest": new.digest, "flavor": new.flavor}, at,
+                conn,
+                actor,
+                "version.create",
+                f"{name}/{version}",
+                {"digest": new.digest, "flavor": new.flavor},
+                at,
             )
             return self._version(conn, self._version_row(conn, name, version))
 
@@ -298,11 +313,15 @@ class SqlRegistryStore:
                 )
             ).all()
         )
-        held = conn.execute(
-            select(aliases.c.alias)
-            .where(aliases.c.name == row.name, aliases.c.version == row.version)
-            .order_by(aliases.c.alias)
-        ).scalars().all()
+        held = (
+            conn.execute(
+                select(aliases.c.alias)
+                .where(aliases.c.name == row.name, aliases.c.version == row.version)
+                .order_by(aliases.c.alias)
+            )
+            .scalars()
+            .all()
+        )
         return ModelVersion(
             name=row.name,
             version=row.version,
@@ -381,16 +400,27 @@ class SqlRegistryStore:
                 .values(description=description)
             )
             self._audit(
-                conn, actor, "version.describe", f"{name}/{version}", {"description": description}, at
+                conn,
+                actor,
+                "version.describe",
+                f"{name}/{version}",
+                {"description": description},
+                at,
             )
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
         at = now_us()
         with self._write() as conn:
             self._version_row(conn, name, version)
-            held = conn.execute(
-                select(aliases.c.alias).where(aliases.c.name == name, aliases.c.version == version)
-            ).scalars().all()
+            held = (
+                conn.execute(
+                    select(aliases.c.alias).where(
+                        aliases.c.name == name, aliases.c.version == version
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if held:
                 raise Conflict(
                     f"cannot delete {name}/{version}: alias "
@@ -417,11 +447,13 @@ class SqlRegistryStore:
         with self._write() as conn:
             if version is None:
                 self._model_row(conn, name)
-                table, keys = model_tags, {"name": name, "key": key}
+                keys: dict[str, str | int] = {"name": name, "key": key}
+                table = model_tags
                 target = name
             else:
                 self._version_row(conn, name, version)
-                table, keys = version_tags, {"name": name, "version": version, "key": key}
+                keys = {"name": name, "version": version, "key": key}
+                table = version_tags
                 target = f"{name}/{version}"
             stmt = _insert(conn)(table).values(**keys, value=value)
             conn.execute(
@@ -512,12 +544,22 @@ class SqlRegistryStore:
         ).scalar_one()
         action = "alias.set" if version is not None else "alias.delete"
         self._audit(
-            conn, actor, action, f"{name}@{alias}",
-            {"from": previous, "to": version, "reason": reason}, at,
+            conn,
+            actor,
+            action,
+            f"{name}@{alias}",
+            {"from": previous, "to": version, "reason": reason},
+            at,
         )
         return AliasEvent(
-            id=event_id, name=name, alias=alias, from_version=previous, to_version=version,
-            actor=actor, at=to_datetime(at), reason=reason,
+            id=event_id,
+            name=name,
+            alias=alias,
+            from_version=previous,
+            to_version=version,
+            actor=actor,
+            at=to_datetime(at),
+            reason=reason,
         )
 
     def get_alias(self, name: str, alias: str) -> Alias:
@@ -529,8 +571,11 @@ class SqlRegistryStore:
                 self._model_row(conn, name)
                 raise NotFound(f"model {name!r} has no alias @{alias}")
         return Alias(
-            name=row.name, alias=row.alias, version=row.version,
-            updated_at=to_datetime(row.updated_at), updated_by=row.updated_by,
+            name=row.name,
+            alias=row.alias,
+            version=row.version,
+            updated_at=to_datetime(row.updated_at),
+            updated_by=row.updated_by,
         )
 
     def list_aliases(self, name: str) -> list[Alias]:
@@ -541,8 +586,11 @@ class SqlRegistryStore:
             ).all()
         return [
             Alias(
-                name=r.name, alias=r.alias, version=r.version,
-                updated_at=to_datetime(r.updated_at), updated_by=r.updated_by,
+                name=r.name,
+                alias=r.alias,
+                version=r.version,
+                updated_at=to_datetime(r.updated_at),
+                updated_by=r.updated_by,
             )
             for r in rows
         ]
@@ -550,8 +598,14 @@ class SqlRegistryStore:
     @staticmethod
     def _event(row: Row[Any]) -> AliasEvent:
         return AliasEvent(
-            id=row.id, name=row.name, alias=row.alias, from_version=row.from_version,
-            to_version=row.to_version, actor=row.actor, at=to_datetime(row.at), reason=row.reason,
+            id=row.id,
+            name=row.name,
+            alias=row.alias,
+            from_version=row.from_version,
+            to_version=row.to_version,
+            actor=row.actor,
+            at=to_datetime(row.at),
+            reason=row.reason,
         )
 
     def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
@@ -609,15 +663,19 @@ class SqlRegistryStore:
             rows = conn.execute(query).all()
         return [
             AuditEvent(
-                id=r.id, at=to_datetime(r.at), actor=r.actor, action=r.action,
-                target=r.target, details=r.details,
+                id=r.id,
+                at=to_datetime(r.at),
+                actor=r.actor,
+                action=r.action,
+                target=r.target,
+                details=r.details,
             )
             for r in rows
         ]
 
     def revision(self) -> int:
         with self._read() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(audit_events.c.id), 0))).scalar_one())
+            return int(
+                conn.execute(select(func.coalesce(func.max(audit_events.c.id), 0))).scalar_one()
+            )
 
-
-__all__ = ["SqlIntegrityError", "SqlRegistryStore", "make_engine"]

@@ -91,7 +91,9 @@ aliases = Table(
 alias_events = Table(
     "alias_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("name", String(128), nullable=False),
     Column("alias", String(64), nullable=False),
     Column("from_version", Integer, nullable=True),
@@ -105,7 +107,9 @@ alias_events = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", BigInteger, nullable=False),
     Column("actor", String(256), nullable=False),
     Column("action", String(64), nullable=False),

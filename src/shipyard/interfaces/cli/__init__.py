@@ -1,0 +1,1 @@
+"""The ``shipyard`` command line (Typer + Rich): thin commands over the services."""

@@ -1,0 +1,109 @@
+"""Reference profiles: correct counts and moments, mergeable windows, JSON round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shipyard.stats.profile import (
+    CategoricalProfile,
+    DatasetProfile,
+    NumericProfile,
+    build_profile,
+    observe,
+)
+
+
+def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1.0, n)
+    x[:5] = np.nan
+    return pd.DataFrame(
+        {"x": x, "k": rng.choice(["a", "b", "c", None], n, p=[0.5, 0.3, 0.15, 0.05])}
+    )
+
+
+def test_reference_numeric_column() -> None:
+    data = frame(10_000, 1)
+    prof = build_profile(data, bins=10)
+    col = prof.columns["x"]
+    assert isinstance(col, NumericProfile)
+    finite = data["x"].dropna().to_numpy()
+    assert col.missing == 5 and col.rows == 10_000 and col.moments.count == finite.size
+    assert np.isclose(col.moments.mean, finite.mean()) and np.isclose(
+        col.moments.std, finite.std(ddof=1)
+    )
+    edges = np.asarray(col.histogram.edges)
+    assert len(edges) == 11 and np.allclose(edges, np.quantile(finite, np.linspace(0, 1, 11)))
+    counts = col.histogram.counts
+    assert counts[0] == 0 and counts[-1] == 0 and sum(counts) == finite.size  # no under/overflow
+    assert all(abs(c - finite.size / 10) <= 2 for c in counts[1:-1])  # quantile bins are even
+    assert len(col.quantiles) == 101
+
+
+def test_window_uses_reference_edges_and_counts_overflow() -> None:
+    ref = build_profile(frame(5_000, 1))
+    win = observe(frame(2_000, 2, shift=8.0), ref)
+    col = win.columns["x"]
+    assert isinstance(col, NumericProfile)
+    assert col.histogram.edges == ref.columns["x"].histogram.edges  # type: ignore[union-attr]
+    assert col.histogram.counts[-1] > 1_000  # most shifted values overflow the reference range
+    assert sum(col.histogram.counts) + col.missing == 2_000
+
+
+def test_infinities_are_counted_and_binned() -> None:
+    ref = build_profile(pd.DataFrame({"x": np.arange(100.0)}))
+    win = observe(pd.DataFrame({"x": [np.inf, -np.inf, 5.0, np.nan]}), ref)
+    col = win.columns["x"]
+    assert isinstance(col, NumericProfile)
+    assert (col.infinite, col.missing, col.histogram.counts[0], col.histogram.counts[-1]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert col.moments.count == 1
+
+
+def test_categorical_top_k_other_and_unseen() -> None:
+    ref = build_profile(frame(5_000, 1), top_k=2)
+    col = ref.columns["k"]
+    assert isinstance(col, CategoricalProfile)
+    assert col.categories == ("a", "b") and col.other > 0 and col.missing > 0
+    win = observe(pd.DataFrame({"k": ["a", "zzz", "zzz", None]}), ref)
+    wcol = win.columns["k"]
+    assert isinstance(wcol, CategoricalProfile)
+    assert (
+        wcol.counts == (1, 0)
+        and wcol.other == 2
+        and wcol.unseen == {"zzz": 2}
+        and wcol.missing == 1
+    )
+
+
+def test_windows_merge_to_the_profile_of_their_union() -> None:
+    ref = build_profile(frame(5_000, 1))
+    a, b = frame(3_000, 2, 0.5), frame(4_000, 3, -0.2)
+    merged = observe(a, ref).merge(observe(b, ref))
+    whole = observe(pd.concat([a, b], ignore_index=True), ref)
+    assert merged.rows == whole.rows == 7_000
+    mx, wx = merged.columns["x"], whole.columns["x"]
+    assert isinstance(mx, NumericProfile) and isinstance(wx, NumericProfile)
+    assert mx.histogram == wx.histogram and mx.sketch == wx.sketch
+    assert np.isclose(mx.moments.mean, wx.moments.mean) and np.isclose(mx.moments.m2, wx.moments.m2)
+    assert merged.columns["k"].counts == whole.columns["k"].counts  # type: ignore[union-attr]
+
+
+def test_missing_column_in_window_is_all_missing() -> None:
+    ref = build_profile(frame(1_000, 1))
+    win = observe(pd.DataFrame({"k": ["a"] * 10}), ref)
+    assert win.columns["x"].missing == 10
+
+
+def test_constant_column_and_json_round_trip() -> None:
+    prof = build_profile(pd.DataFrame({"c": [3.0] * 50, "flag": [True, False] * 25}))
+    col = prof.columns["c"]
+    assert isinstance(col, NumericProfile) and col.histogram.edges == (3.0, 3.0)
+    assert col.histogram.counts == (0, 50, 0)
+    assert isinstance(prof.columns["flag"], CategoricalProfile)
+    assert DatasetProfile.from_dict(prof.to_dict()) == prof
