@@ -1,36 +1,40 @@
 """Registry benchmark: latency of the hot ``RegistryService`` paths on SQLite and PostgreSQL.
 
-What is measured, per backend (all timings with ``time.perf_counter_ns``, reported in milliseconds):
+What is measured, per backend (``time.perf_counter_ns``, reported in milliseconds):
 
 1. **register** -- ``RegistryService.register(folder, name="bench")`` of one already-saved package
-   (a scikit-learn ``LogisticRegression`` on the breast-cancer data, saved once with
-   ``shipyard.package.save``), repeated ``--versions`` times. This also builds the versions that the
-   later steps run against. Every call re-verifies the folder, hashes its files (the blobs already
-   exist, so nothing is copied after the first call) and inserts one version row.
-2. **resolve** -- with ``champion`` pointing to the middle version: ``resolve("bench@champion")``
-   (p50/p95/p99 over 2000 calls), ``resolve("bench/<n>")`` and ``resolve("bench@latest")``.
+   (a scikit-learn ``LogisticRegression`` fitted on the breast-cancer data and saved once with
+   ``shipyard.package.save``), repeated ``--versions`` times. This also builds the versions the
+   later steps run against. Each call re-verifies the folder, hashes its files (the blobs already
+   exist after the first call, so nothing is copied) and inserts one version.
+2. **resolve** -- with ``@champion`` on the middle version: ``resolve("bench@champion")`` over 2000
+   calls, ``resolve("bench/500")`` and ``resolve("bench@latest")`` over 500 calls each.
 3. **alias move** -- ``set_alias("bench", "champion", v)`` over 200 moves to random versions.
-4. **load** -- ``load("bench@champion")`` cold (cache folder deleted before each call: fetch the blobs,
-   verify every digest, load with skops) and warm (cached folder, still verified), against two
-   baselines timed in the same run: ``skops.io.load`` of the same ``model.skops`` file and
-   ``pickle.loads`` of the pickled model (pickle is not used by Shipyard; it is the floor).
+4. **load** -- ``load("bench@champion")`` cold (cache folder deleted before each call: fetch the
+   blobs, verify every digest, load with skops) and warm (cached folder, still verified), 20 runs
+   each, next to two baselines timed in the same run: ``skops.io.load`` of the same ``model.skops``
+   and ``pickle.loads`` of the pickled model (pickle is not used by Shipyard; it is the floor).
 
-A *diagnostics* block breaks ``resolve`` down into the store calls it makes (``get_alias``,
-``get_version``), the cost of one empty read transaction, and the SQL statements / pool checkouts
-per call, so a missed target can be traced to the code responsible.
+Two breakdown blocks time the pieces those calls are made of (``bundle.verify``, the YAML parse of
+the manifest, skops' type scan; ``store.get_alias``, ``store.get_version``, an empty read
+transaction), and the notes under each table count SQL statements, pool checkouts and manifest
+parses per call, so a missed target can be traced to the code responsible.
 
-Targets: ``resolve("bench@champion")`` p95 <= 2 ms on SQLite and <= 10 ms on PostgreSQL.
+Targets: ``resolve("bench@champion")`` p95 <= 2 ms on SQLite, <= 10 ms on PostgreSQL.
 
 SQLite runs in a fresh temporary directory. PostgreSQL uses ``SHIPYARD_BENCH_POSTGRES_URL``
-(default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); each run creates a schema
+(default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``): each run creates a schema
 ``bench_<random>``, points the store at it with ``?options=-csearch_path%3D<schema>`` and drops it
-at the end. An unreachable server is reported and the backend skipped.
+at the end. If the server is unreachable the backend is skipped with a note.
 
-Run from the repository root::
+Run from the repository root (about a minute for both backends with the defaults)::
 
-    PYTHONPATH=src python bench/registry.py                      # both backends, 1000 versions
-    PYTHONPATH=src python bench/registry.py --backend sqlite --quick    # 200 versions
-    PYTHONPATH=src python bench/registry.py --json results.json  # also write JSON (``-``: stdout)
+    PYTHONPATH=src python bench/registry.py                       # both backends, 1000 versions
+    PYTHONPATH=src python bench/registry.py --backend sqlite --quick      # 200 versions
+    PYTHONPATH=src python bench/registry.py --json results.json   # also write JSON (- for stdout)
+
+Latencies on a shared or busy machine have long tails: compare p50s across runs, and re-run
+before trusting a single p95/p99.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -71,6 +77,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from shipyard.package import bundle
+from shipyard.package.manifest import MANIFEST_FILE
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.store import SqlRegistryStore
@@ -84,11 +91,11 @@ RESOLVE_CALLS = 2000
 RESOLVE_OTHER_CALLS = 500
 ALIAS_MOVES = 200
 LOAD_RUNS = 20
-BASELINE_RUNS = 50
+PART_RUNS = 50
 DIAGNOSTIC_CALLS = 500
+COUNTED_CALLS = 50
 WARMUP = 20
 
-# resolve("bench@champion") p95 targets, in milliseconds
 RESOLVE_P95_TARGET_MS = {"sqlite": 2.0, "postgres": 10.0}
 
 
@@ -122,13 +129,12 @@ class Measurement:
 
     def stats_ms(self) -> dict[str, float]:
         ordered = sorted(self.samples_ns)
-        ms = 1e6
         return {
-            "p50": percentile(ordered, 0.50) / ms,
-            "p95": percentile(ordered, 0.95) / ms,
-            "p99": percentile(ordered, 0.99) / ms,
-            "mean": sum(ordered) / len(ordered) / ms,
-            "max": ordered[-1] / ms,
+            "p50": percentile(ordered, 0.50) / 1e6,
+            "p95": percentile(ordered, 0.95) / 1e6,
+            "p99": percentile(ordered, 0.99) / 1e6,
+            "mean": sum(ordered) / len(ordered) / 1e6,
+            "max": ordered[-1] / 1e6,
         }
 
     @property
@@ -155,6 +161,7 @@ class BackendResult:
     skipped: str | None = None
     measurements: list[Measurement] = field(default_factory=list)
     counts: dict[str, float] = field(default_factory=dict)
+    """Per-call counts: SQL statements, pool checkouts, manifest YAML parses."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,7 +173,7 @@ class BackendResult:
         }
 
 
-# -- timing --------------------------------------------------------------------------------------------
+# -- timing and counting -------------------------------------------------------------------------------
 
 
 class Runner:
@@ -188,9 +195,9 @@ class Runner:
         n: int,
         *,
         warmup: int = WARMUP,
-        before: Callable[[], None] | None = None,
+        before: Callable[[], object] | None = None,
     ) -> list[int]:
-        """Call ``fn`` ``n`` times (after ``warmup`` untimed calls); ``before`` runs untimed."""
+        """Call ``fn`` ``n`` times after ``warmup`` untimed calls; ``before`` runs untimed each time."""
         task: TaskID = self.progress.add_task(description, total=n)
         self.progress.refresh()
         for _ in range(warmup):
@@ -215,13 +222,13 @@ class Runner:
         return samples
 
 
-@contextmanager
-def count_calls(engine: Engine) -> Iterator[dict[str, int]]:
-    """Count SQL statements sent and connections checked out of the pool while the block runs."""
-    counts = {"statements": 0, "checkouts": 0}
+def count_sql(engine: Engine, fn: Callable[[], object], calls: int) -> dict[str, float]:
+    """Average SELECTs, other statements and pool checkouts per call of ``fn``."""
+    counts = {"selects": 0, "other_statements": 0, "checkouts": 0}
 
-    def on_execute(*_: Any) -> None:
-        counts["statements"] += 1
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        kind = "selects" if statement.lstrip().upper().startswith("SELECT") else "other_statements"
+        counts[kind] += 1
 
     def on_checkout(*_: Any) -> None:
         counts["checkouts"] += 1
@@ -229,10 +236,19 @@ def count_calls(engine: Engine) -> Iterator[dict[str, int]]:
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine.pool, "checkout", on_checkout)
     try:
-        yield counts
+        for _ in range(calls):
+            fn()
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
         event.remove(engine.pool, "checkout", on_checkout)
+    return {k: v / calls for k, v in counts.items()}
+
+
+def count_yaml_parses(fn: Callable[[], object]) -> int:
+    """How many times ``fn`` parses YAML with ``yaml.safe_load`` (what ``Manifest.from_yaml`` uses)."""
+    with mock.patch.object(yaml, "safe_load", wraps=yaml.safe_load) as spy:
+        fn()
+    return spy.call_count
 
 
 # -- fixtures: the package and the backends ------------------------------------------------------------
@@ -260,7 +276,7 @@ def build_package(root: Path) -> Fixture:
     return Fixture(package, package / model_file, pickle.dumps(model, pickle.HIGHEST_PROTOCOL))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Backend:
     name: str
     url: str
@@ -273,8 +289,7 @@ class BackendUnavailable(Exception):
 
 @contextmanager
 def sqlite_backend(root: Path) -> Iterator[Backend]:
-    url = f"sqlite:///{root / 'registry.db'}"
-    yield Backend("sqlite", url, f"SQLite {sqlite3.sqlite_version}")
+    yield Backend("sqlite", f"sqlite:///{root / 'registry.db'}", f"SQLite {sqlite3.sqlite_version}")
 
 
 @contextmanager
@@ -286,13 +301,18 @@ def postgres_backend(base_url: str) -> Iterator[Backend]:
             base_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
         )
         with admin.connect() as conn:
-            server = str(conn.execute(text("SHOW server_version")).scalar_one())
+            version = conn.execute(text("SHOW server_version")).scalar_one()
             conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # driver missing, server down, auth refused
+    except Exception as exc:  # driver missing, server down, authentication refused
         raise BackendUnavailable(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    where = make_url(base_url).render_as_string(hide_password=True)
     try:
-        yield Backend("postgres", url.render_as_string(hide_password=False), f"PostgreSQL {server}")
+        yield Backend(
+            "postgres",
+            url.render_as_string(hide_password=False),
+            f"PostgreSQL {str(version).split()[0]} at {where}, schema {schema}",
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -307,124 +327,127 @@ def bench_backend(
 ) -> BackendResult:
     result = BackendResult(backend.name, backend.server)
     add = result.measurements.append
+    tag = f"[{backend.name}]"
     store = SqlRegistryStore(backend.url)
     cache_dir = work / "cache"
     service = RegistryService(
         store, FsspecBlobStore(str(work / "artifacts")), cache_dir=cache_dir, actor="bench"
     )
     try:
-        # 1. register: builds the versions the other steps use
+        # 1. register: also builds the versions the other steps use
         samples = runner.time(
-            f"[{backend.name}] register",
+            f"{tag} register ×{versions}",
             lambda: service.register(fixture.package, name=MODEL),
             versions,
             warmup=0,
         )
-        add(Measurement("register", f"register(folder) ×{versions}", samples))
+        add(Measurement("register", "register(folder)", samples))
 
         # 2. resolve
-        champion = versions // 2 or 1
+        champion = max(1, versions // 2)
         pinned = min(500, versions)
         service.set_alias(MODEL, ALIAS, champion)
-        resolve_target = Target("p95", RESOLVE_P95_TARGET_MS[backend.name])
-        for ref, calls, target in (
-            (f"{MODEL}@{ALIAS}", RESOLVE_CALLS, resolve_target),
+        target = Target("p95", RESOLVE_P95_TARGET_MS[backend.name])
+        for ref, calls, ref_target in (
+            (f"{MODEL}@{ALIAS}", RESOLVE_CALLS, target),
             (f"{MODEL}/{pinned}", RESOLVE_OTHER_CALLS, None),
             (f"{MODEL}@latest", RESOLVE_OTHER_CALLS, None),
         ):
             samples = runner.time(
-                f"[{backend.name}] resolve {ref}", lambda r=ref: service.resolve(r), calls
+                f"{tag} resolve {ref}", lambda ref=ref: service.resolve(ref), calls
             )
-            add(Measurement("resolve", f'resolve("{ref}")', samples, target))
+            add(Measurement("resolve", f'resolve("{ref}")', samples, ref_target))
 
-        # 3. alias moves (to random versions, never the same one twice in a row)
+        # 3. alias moves to random versions
         rng = random.Random(42)
-        moves = [rng.randrange(1, versions + 1) for _ in range(ALIAS_MOVES + WARMUP)]
-        moves_iter = iter(moves)
         samples = runner.time(
-            f"[{backend.name}] set_alias",
-            lambda: service.set_alias(MODEL, ALIAS, next(moves_iter)),
+            f"{tag} set_alias",
+            lambda: service.set_alias(MODEL, ALIAS, rng.randint(1, versions)),
             ALIAS_MOVES,
         )
-        add(Measurement("alias", f"set_alias(@{ALIAS}) ×{ALIAS_MOVES}", samples))
+        add(Measurement("alias move", f'set_alias("{MODEL}", "{ALIAS}", v)', samples))
         service.set_alias(MODEL, ALIAS, champion)
 
-        # 4. load: cold (empty cache), warm (cached, verified), plain baselines
+        # 4. load: cold (empty cache), warm (cached folder, verified again), plain baselines
         ref = f"{MODEL}@{ALIAS}"
-        samples = runner.time(
-            f"[{backend.name}] load cold",
-            lambda: service.load(ref),
-            LOAD_RUNS,
-            warmup=2,
-            before=lambda: shutil.rmtree(cache_dir, ignore_errors=True),
-        )
-        add(Measurement("load", f'load("{ref}") cold', samples))
-        samples = runner.time(
-            f"[{backend.name}] load warm", lambda: service.load(ref), LOAD_RUNS, warmup=2
-        )
-        add(Measurement("load", f'load("{ref}") warm', samples))
-        add_load_baselines(result, fixture, service, runner)
 
-        # diagnostics: where resolve("name@alias") spends its time
-        add_resolve_diagnostics(result, store, champion, runner)
+        def clear_cache() -> None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+
+        def load() -> object:
+            return service.load(ref)
+
+        samples = runner.time(f"{tag} load cold", load, LOAD_RUNS, warmup=2, before=clear_cache)
+        add(Measurement("load", f'load("{ref}") cold', samples))
+        samples = runner.time(f"{tag} load warm", load, LOAD_RUNS, warmup=2)
+        add(Measurement("load", f'load("{ref}") warm', samples))
+        time_load_parts(result, fixture, runner)
+
+        time_resolve_parts(result, store, champion, runner)
+
+        # per-call counts (after all timings: register here adds one more version)
+        c = result.counts
+        for key, fn in (
+            ("resolve@alias", lambda: service.resolve(ref)),
+            ("store.get_alias", lambda: store.get_alias(MODEL, ALIAS)),
+            ("store.get_version", lambda: store.get_version(MODEL, champion)),
+        ):
+            for what, value in count_sql(store.engine, fn, COUNTED_CALLS).items():
+                c[f"{key}.{what}"] = value
+        c["load_warm.manifest_parses"] = count_yaml_parses(load)
+        clear_cache()
+        c["load_cold.manifest_parses"] = count_yaml_parses(load)
+        c["register.manifest_parses"] = count_yaml_parses(
+            lambda: service.register(fixture.package, name=MODEL)
+        )
     finally:
         store.close()
     return result
 
 
-def add_load_baselines(
-    result: BackendResult, fixture: Fixture, service: RegistryService, runner: Runner
-) -> None:
+def time_load_parts(result: BackendResult, fixture: Fixture, runner: Runner) -> None:
+    """Plain-load baselines, and the pieces ``register``/``load`` spend their time in."""
     import skops.io as sio
 
-    name = result.backend
-    trusted = list(sio.get_untrusted_types(file=fixture.model_file))
-    cached = service.fetch(service.resolve(f"{MODEL}@{ALIAS}"))
-    for label, fn in (
+    model_file = fixture.model_file
+    trusted = list(sio.get_untrusted_types(file=model_file))
+    manifest_text = (fixture.package / MANIFEST_FILE).read_text()
+    parts = "load/register parts"
+    series: list[tuple[str, str, Callable[[], object]]] = [
         (
+            "load",
             "baseline: skops.io.load(model.skops)",
-            lambda: sio.load(fixture.model_file, trusted=trusted),
+            lambda: sio.load(model_file, trusted=trusted),
         ),
-        ("baseline: pickle.loads(model)", lambda: pickle.loads(fixture.pickled)),
-        (
-            "part: skops get_untrusted_types",
-            lambda: sio.get_untrusted_types(file=fixture.model_file),
-        ),
-        ("part: bundle.verify(cached folder)", lambda: bundle.verify(cached)),
-    ):
-        samples = runner.time(f"[{name}] {label}", fn, BASELINE_RUNS, warmup=3)
-        add_to = "load" if label.startswith("baseline") else "load breakdown"
-        result.measurements.append(Measurement(add_to, label, samples))
+        ("load", "baseline: pickle.loads(model)", lambda: pickle.loads(fixture.pickled)),
+        (parts, "bundle.verify(package)", lambda: bundle.verify(fixture.package)),
+        (parts, "skops.io.get_untrusted_types", lambda: sio.get_untrusted_types(file=model_file)),
+        (parts, f"yaml.safe_load({MANIFEST_FILE})", lambda: yaml.safe_load(manifest_text)),
+    ]
+    if yaml.__with_libyaml__:
+        csafe = f"yaml.load({MANIFEST_FILE}, CSafeLoader)*"
+        series.append((parts, csafe, lambda: yaml.load(manifest_text, Loader=yaml.CSafeLoader)))
+    for group, label, fn in series:
+        samples = runner.time(f"[{result.backend}] {label}", fn, PART_RUNS, warmup=3)
+        result.measurements.append(Measurement(group, label, samples))
 
 
-def add_resolve_diagnostics(
+def time_resolve_parts(
     result: BackendResult, store: SqlRegistryStore, champion: int, runner: Runner
 ) -> None:
-    name = result.backend
+    """The store calls behind ``resolve("name@alias")`` and the cost of one empty transaction."""
 
     def empty_read() -> None:
         with store.engine.connect() as conn, conn.begin():
             conn.execute(text("SELECT 1"))
 
     for label, fn in (
-        (f"store.get_alias({MODEL!r}, {ALIAS!r})", lambda: store.get_alias(MODEL, ALIAS)),
-        (f"store.get_version({MODEL!r}, {champion})", lambda: store.get_version(MODEL, champion)),
-        ("empty read txn (checkout+SELECT 1)", empty_read),
+        (f'store.get_alias("{MODEL}", "{ALIAS}")', lambda: store.get_alias(MODEL, ALIAS)),
+        (f'store.get_version("{MODEL}", {champion})', lambda: store.get_version(MODEL, champion)),
+        ("empty read transaction (SELECT 1)", empty_read),
     ):
-        samples = runner.time(f"[{name}] {label}", fn, DIAGNOSTIC_CALLS)
-        result.measurements.append(Measurement("resolve breakdown", label, samples))
-
-    calls = 100
-    for key, fn in (
-        ("resolve@alias", lambda: store.get_version(MODEL, store.get_alias(MODEL, ALIAS).version)),
-        ("get_alias", lambda: store.get_alias(MODEL, ALIAS)),
-        ("get_version", lambda: store.get_version(MODEL, champion)),
-    ):
-        with count_calls(store.engine) as counts:
-            for _ in range(calls):
-                fn()
-        result.counts[f"{key}.statements"] = counts["statements"] / calls
-        result.counts[f"{key}.checkouts"] = counts["checkouts"] / calls
+        samples = runner.time(f"[{result.backend}] {label}", fn, DIAGNOSTIC_CALLS)
+        result.measurements.append(Measurement("resolve parts", label, samples))
 
 
 # -- output --------------------------------------------------------------------------------------------
@@ -432,47 +455,56 @@ def add_resolve_diagnostics(
 
 def render(result: BackendResult, versions: int) -> Table:
     table = Table(
-        title=f"{result.backend}: {result.server}, {versions} versions",
+        title=f"[bold]{result.backend}[/] — {result.server} — {versions} versions",
         title_justify="left",
         header_style="bold",
     )
-    table.add_column("group", style="dim")
     table.add_column("measurement")
     table.add_column("n", justify="right")
     for stat in ("p50", "p95", "p99", "mean"):
         table.add_column(f"{stat} ms", justify="right")
     table.add_column("target")
     table.add_column("", justify="center")
-    previous = ""
+    group = ""
     for m in result.measurements:
-        if m.group != previous and previous:
-            table.add_section()
+        if m.group != group:
+            if group:
+                table.add_section()
+            group = m.group
+            table.add_row(f"[bold cyan]{group}[/]")
         s = m.stats_ms()
         verdict = {None: "", True: "[green]PASS[/]", False: "[bold red]FAIL[/]"}[m.passed]
         table.add_row(
-            m.group if m.group != previous else "",
-            m.label,
+            f"  {m.label}",
             str(len(m.samples_ns)),
             *(f"{s[k]:.3f}" for k in ("p50", "p95", "p99", "mean")),
             str(m.target) if m.target else "",
             verdict,
         )
-        previous = m.group
-    if result.counts:
-        c = result.counts
+    c = result.counts
+    if c:
+
+        def sql(key: str) -> str:
+            return (
+                f"{c[f'{key}.selects']:g} SELECT + {c[f'{key}.other_statements']:g} other "
+                f"statements, {c[f'{key}.checkouts']:g} pool checkouts"
+            )
+
         table.caption = (
-            "per call: resolve@alias = "
-            f"{c['resolve@alias.statements']:g} SQL statements over "
-            f"{c['resolve@alias.checkouts']:g} pool checkouts "
-            f"(get_alias {c['get_alias.statements']:g}/{c['get_alias.checkouts']:g}, "
-            f"get_version {c['get_version.statements']:g}/{c['get_version.checkouts']:g})"
+            f"per call — resolve@alias: {sql('resolve@alias')} "
+            f"(get_alias: {sql('store.get_alias')}; get_version: {sql('store.get_version')})\n"
+            f"manifest YAML parses per call — register: {c['register.manifest_parses']:g}, "
+            f"warm load: {c['load_warm.manifest_parses']:g}, "
+            f"cold load: {c['load_cold.manifest_parses']:g}\n"
+            "* CSafeLoader (libyaml) is not used by Shipyard; shown for comparison"
         )
         table.caption_justify = "left"
     return table
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    summary = __doc__.splitlines()[0] if __doc__ else None
+    parser = argparse.ArgumentParser(description=summary)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--versions", type=int, default=1000, help="versions to register (1000)")
     parser.add_argument("--quick", action="store_true", help="register 200 versions")
@@ -481,7 +513,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         nargs="?",
         const="-",
         metavar="PATH",
-        help="also write the results as JSON to PATH (default/-: stdout; tables go to stderr)",
+        help="also write the results as JSON to PATH (no PATH or '-': stdout, tables to stderr)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -493,58 +525,58 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=args.json == "-")
+    json_to_stdout = args.json == "-"
+    console = Console(stderr=json_to_stdout)
+    if not console.is_terminal:
+        console = Console(stderr=json_to_stdout, width=130)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    postgres_url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
     results: list[BackendResult] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="shipyard-bench-") as tmp:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        auto_refresh=False,
+        transient=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-") as tmp, progress:
         root = Path(tmp)
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        with progress:
-            runner = Runner(progress)
-            console.log("saving the benchmark package (LogisticRegression, breast-cancer)")
-            fixture = build_package(root / "fixture")
-            for name in backends:
-                work = root / name
-                work.mkdir()
-                try:
-                    context = (
-                        sqlite_backend(work)
-                        if name == "sqlite"
-                        else postgres_backend(
-                            os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
-                        )
-                    )
-                    with context as backend:
-                        console.log(f"{name}: {backend.server}")
-                        results.append(bench_backend(backend, fixture, work, args.versions, runner))
-                except BackendUnavailable as exc:
-                    console.print(f"[yellow]note:[/] PostgreSQL unreachable, skipped ({exc})")
-                    results.append(BackendResult(name, skipped=str(exc)))
+        runner = Runner(progress)
+        console.print("[dim]saving the benchmark package (LogisticRegression, breast-cancer)[/]")
+        fixture = build_package(root / "fixture")
+        for name in backends:
+            work = root / name
+            work.mkdir()
+            context = sqlite_backend(work) if name == "sqlite" else postgres_backend(postgres_url)
+            try:
+                with context as backend:
+                    console.print(f"[dim]{name}: {backend.server}[/]")
+                    results.append(bench_backend(backend, fixture, work, args.versions, runner))
+            except BackendUnavailable as exc:
+                console.print(f"[yellow]note:[/] PostgreSQL unreachable, skipping it ({exc})")
+                results.append(BackendResult(name, skipped=str(exc)))
     elapsed = time.perf_counter() - started
 
     for result in results:
         if result.skipped is None:
             console.print(render(result, args.versions))
             console.print()
-    failed = [
-        f"{r.backend}: {m.label} {m.target}"
-        for r in results
-        for m in r.measurements
-        if m.passed is False
-    ]
-    env = f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {elapsed:.0f} s total"
-    console.print(f"[dim]{env}[/]")
-    for line in failed:
-        console.print(f"[bold red]FAIL[/] {line}")
+    for result in results:
+        for m in result.measurements:
+            if m.target is not None:
+                verdict = "[green]PASS[/]" if m.passed else "[bold red]FAIL[/]"
+                value = m.stats_ms()[m.target.stat]
+                console.print(
+                    f"{verdict} {result.backend}: {m.label} "
+                    f"{m.target.stat} = {value:.3f} ms (target {m.target})"
+                )
+    console.print(
+        f"[dim]Python {platform.python_version()}, {os.cpu_count()} CPUs, {elapsed:.0f} s total[/]"
+    )
 
     if args.json is not None:
         payload = {
@@ -554,11 +586,11 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(elapsed, 1),
             "results": [r.to_json() for r in results],
         }
-        text_out = json.dumps(payload, indent=2)
-        if args.json == "-":
-            sys.stdout.write(text_out + "\n")
+        rendered = json.dumps(payload, indent=2) + "\n"
+        if json_to_stdout:
+            sys.stdout.write(rendered)
         else:
-            Path(args.json).write_text(text_out + "\n")
+            Path(args.json).write_text(rendered)
     return 0
 
 

@@ -678,4 +678,3 @@ class SqlRegistryStore:
             return int(
                 conn.execute(select(func.coalesce(func.max(audit_events.c.id), 0))).scalar_one()
             )
-
