@@ -8,7 +8,8 @@ What is measured, per backend (``time.perf_counter_ns``, reported in millisecond
    later steps run against. Each call re-verifies the folder, hashes its files (the blobs already
    exist after the first call, so nothing is copied) and inserts one version.
 2. **resolve** -- with ``@champion`` on the middle version: ``resolve("bench@champion")`` over 2000
-   calls, ``resolve("bench/500")`` and ``resolve("bench@latest")`` over 500 calls each.
+   calls, ``resolve("bench/500")`` (or the last version, if fewer) and ``resolve("bench@latest")``
+   over 500 calls each.
 3. **alias move** -- ``set_alias("bench", "champion", v)`` over 200 moves to random versions.
 4. **load** -- ``load("bench@champion")`` cold (cache folder deleted before each call: fetch the
    blobs, verify every digest, load with skops) and warm (cached folder, still verified), 20 runs
@@ -57,6 +58,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -227,8 +229,8 @@ def count_sql(engine: Engine, fn: Callable[[], object], calls: int) -> dict[str,
     counts = {"selects": 0, "other_statements": 0, "checkouts": 0}
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        kind = "selects" if statement.lstrip().upper().startswith("SELECT") else "other_statements"
-        counts[kind] += 1
+        select = statement.lstrip().upper().startswith("SELECT")
+        counts["selects" if select else "other_statements"] += 1
 
     def on_checkout(*_: Any) -> None:
         counts["checkouts"] += 1
@@ -281,6 +283,7 @@ class Backend:
     name: str
     url: str
     server: str
+    note: str = ""
 
 
 class BackendUnavailable(Exception):
@@ -300,18 +303,23 @@ def postgres_backend(base_url: str) -> Iterator[Backend]:
         admin = create_engine(
             base_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
         )
+    except Exception as exc:  # no driver installed
+        raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    try:
         with admin.connect() as conn:
             version = conn.execute(text("SHOW server_version")).scalar_one()
             conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # driver missing, server down, authentication refused
+    except Exception as exc:  # server down, authentication refused, no CREATE privilege
+        admin.dispose()
         raise BackendUnavailable(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    where = make_url(base_url).render_as_string(hide_password=True)
+    host = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
     try:
         yield Backend(
             "postgres",
             url.render_as_string(hide_password=False),
-            f"PostgreSQL {str(version).split()[0]} at {where}, schema {schema}",
+            f"PostgreSQL {str(version).split()[0]} at {host}",
+            f"schema {schema}, dropped at the end",
         )
     finally:
         with admin.connect() as conn:
@@ -353,9 +361,7 @@ def bench_backend(
             (f"{MODEL}/{pinned}", RESOLVE_OTHER_CALLS, None),
             (f"{MODEL}@latest", RESOLVE_OTHER_CALLS, None),
         ):
-            samples = runner.time(
-                f"{tag} resolve {ref}", lambda ref=ref: service.resolve(ref), calls
-            )
+            samples = runner.time(f"{tag} resolve {ref}", partial(service.resolve, ref), calls)
             add(Measurement("resolve", f'resolve("{ref}")', samples, ref_target))
 
         # 3. alias moves to random versions
@@ -485,18 +491,18 @@ def render(result: BackendResult, versions: int) -> Table:
     if c:
 
         def sql(key: str) -> str:
-            return (
-                f"{c[f'{key}.selects']:g} SELECT + {c[f'{key}.other_statements']:g} other "
-                f"statements, {c[f'{key}.checkouts']:g} pool checkouts"
-            )
+            other = c[f"{key}.other_statements"]
+            begins = f" + {other:g} BEGIN" if other else ""
+            return f"{c[f'{key}.checkouts']:g} txn, {c[f'{key}.selects']:g} SELECT{begins}"
 
         table.caption = (
-            f"per call — resolve@alias: {sql('resolve@alias')} "
-            f"(get_alias: {sql('store.get_alias')}; get_version: {sql('store.get_version')})\n"
-            f"manifest YAML parses per call — register: {c['register.manifest_parses']:g}, "
-            f"warm load: {c['load_warm.manifest_parses']:g}, "
-            f"cold load: {c['load_cold.manifest_parses']:g}\n"
-            "* CSafeLoader (libyaml) is not used by Shipyard; shown for comparison"
+            f"per call: resolve@alias = {sql('resolve@alias')} "
+            f"(get_alias {sql('store.get_alias')}; get_version {sql('store.get_version')}); "
+            "txn = pool checkout + transaction\n"
+            f"manifest YAML parses per call: register {c['register.manifest_parses']:g}, "
+            f"warm load {c['load_warm.manifest_parses']:g}, "
+            f"cold load {c['load_cold.manifest_parses']:g}\n"
+            "* libyaml's CSafeLoader is not used by Shipyard; shown for comparison"
         )
         table.caption_justify = "left"
     return table
@@ -554,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
             context = sqlite_backend(work) if name == "sqlite" else postgres_backend(postgres_url)
             try:
                 with context as backend:
-                    console.print(f"[dim]{name}: {backend.server}[/]")
+                    console.print(f"[dim]{name}: {backend.server} {backend.note}[/]")
                     results.append(bench_backend(backend, fixture, work, args.versions, runner))
             except BackendUnavailable as exc:
                 console.print(f"[yellow]note:[/] PostgreSQL unreachable, skipping it ({exc})")

@@ -2,7 +2,9 @@
 
     ShipyardError                    anything Shipyard raises on purpose
     ├── InvalidArgument              the caller passed something malformed (bad reference, bad name, ...)
-    │   └── SchemaError              data does not match a model signature (names the field)
+    │   ├── SchemaError              data does not match a model signature (names the field)
+    │   ├── PayloadTooLarge          a request body is over the size limit
+    │   └── UnsupportedMediaType     a request body is in a format the route does not read
     ├── NotFound                     a model, version, alias or file does not exist
     ├── AlreadyExists                a name that must be unique is taken
     ├── Conflict                     the request is valid but the current state forbids it
@@ -10,7 +12,9 @@
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
     ├── MissingDependency            an optional extra is not installed (message has the pip command)
-    └── Unavailable                  a backing service cannot be reached
+    ├── ModelFailure                 the model itself raised while predicting
+    └── Unavailable                  a backing service cannot be reached, or is not ready yet
+        └── Overloaded               too much queued work: retry after ``retry_after`` seconds
 
 Adapters (CLI, HTTP) map these classes to exit codes and statuses in one table each. This module
 imports no web or CLI framework.
@@ -40,6 +44,14 @@ class SchemaError(InvalidArgument):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class PayloadTooLarge(InvalidArgument):
+    """A request body is larger than the configured limit."""
+
+
+class UnsupportedMediaType(InvalidArgument):
+    """A request body's format is not one the route reads."""
 
 
 class NotFound(ShipyardError):
@@ -77,8 +89,20 @@ class MissingDependency(ShipyardError):
         self.extra = extra
 
 
+class ModelFailure(ShipyardError):
+    """The model raised while predicting; the message names the error class."""
+
+
 class Unavailable(ShipyardError):
-    """A backing service (database, object store) cannot be reached."""
+    """A backing service cannot be reached, or a model is not ready yet."""
+
+
+class Overloaded(Unavailable):
+    """Too much work is queued; the caller should retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 __all__ = [
@@ -87,8 +111,11 @@ __all__ = [
     "IntegrityError",
     "InvalidArgument",
     "MissingDependency",
+    "ModelFailure",
     "NotFound",
+    "Overloaded",
     "PackageError",
+    "PayloadTooLarge",
     "SchemaError",
     "ShipyardError",
     "Unavailable",

@@ -11,8 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy.typing as npt
+
 from shipyard.app import Services, build
 from shipyard.core.config import Settings
+from shipyard.core.errors import InvalidArgument
+from shipyard.interfaces.remote import RemoteServer
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
 from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
@@ -20,21 +24,59 @@ from shipyard.registry.service import RegistryService
 
 
 class Client:
-    """Access to one registry: ``Client()`` (settings from the environment) or ``Client(home=...)``."""
+    """One client, local or remote, with the same methods.
+
+    ``Client()`` uses the registry of the current settings (``SHIPYARD_*``), ``Client(home=...)`` or
+    ``Client("/path/to/home")`` another local one, and ``Client("http://127.0.0.1:8000")`` a running
+    ``shipyard serve`` (predictions only, through the same codecs as the server).
+    """
 
     def __init__(
-        self, home: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
+        self,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+        timeout: float = 30.0,
     ) -> None:
+        self._services: Services | None = None
+        self._remote: RemoteServer | None = None
+        if isinstance(target, str) and target.startswith(("http://", "https://")):
+            self._remote = RemoteServer(target, timeout=timeout)
+            return
+        home = home if home is not None else target
         if settings is None:
             settings = Settings(home=Path(home)) if home is not None else Settings()
-        self._services: Services = build(settings)
+        self._services = build(settings)
 
     @property
     def registry(self) -> RegistryService:
+        if self._services is None:
+            raise InvalidArgument(
+                "this client talks to a model server; registry operations need a local client "
+                "(Client() or Client(home=...))"
+            )
         return self._services.registry
 
     def close(self) -> None:
-        self._services.close()
+        if self._services is not None:
+            self._services.close()
+        if self._remote is not None:
+            self._remote.close()
+
+    def predict(self, target: str, data: object) -> npt.NDArray[Any]:
+        """Predictions of an endpoint (remote) or a model reference (local) on ``data``."""
+        if self._remote is not None:
+            return self._remote.predict(target, data, probabilities=False)[0]
+        return self.load_model(target).predict(data)
+
+    def predict_proba(self, target: str, data: object) -> npt.NDArray[Any]:
+        if self._remote is not None:
+            proba = self._remote.predict(target, data, probabilities=True)[1]
+            if proba is None:
+                raise InvalidArgument(f"endpoint {target!r} gives no probabilities")
+            return proba
+        return self.load_model(target).predict_proba(data)
 
     def __enter__(self) -> Client:
         return self

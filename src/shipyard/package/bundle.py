@@ -265,7 +265,13 @@ def load(
 ) -> Model:
     """Verify and load a package directory."""
     directory = Path(path)
-    manifest = verify(directory, expected_digest=expected_digest)
+    return load_verified(
+        directory, verify(directory, expected_digest=expected_digest), allow_pickle=allow_pickle
+    )
+
+
+def load_verified(directory: Path, manifest: Manifest, *, allow_pickle: bool = False) -> Model:
+    """Load a package whose manifest ``verify`` has just returned."""
     entry = manifest.flavor
     impl = flavor_named(entry.name)
     saved = SavedModel(

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shipyard.core.errors import PackageError
 
 MANIFEST_FILE = "shipyard.yaml"
+# libyaml's safe loader parses a manifest ~6x faster than the pure-Python one, when available
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FORMAT_VERSION = 1
 
 
@@ -83,7 +85,7 @@ class Manifest(_Frozen):
     @classmethod
     def from_yaml(cls, text: str, *, source: str = MANIFEST_FILE) -> Manifest:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_SafeLoader)
         except yaml.YAMLError as exc:
             raise PackageError(f"{source} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

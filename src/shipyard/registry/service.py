@@ -115,12 +115,11 @@ class RegistryService:
         text = self.blobs.get_bytes(version.manifest_blob).decode()
         return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
 
-    def fetch(self, version: ModelVersion) -> Path:
-        """A verified local copy of the version's package (cached by digest)."""
+    def fetch(self, version: ModelVersion) -> tuple[Path, Manifest]:
+        """A verified local copy of the version's package (cached by digest), and its manifest."""
         target = self.cache_dir / "packages" / version.digest.replace(":", "-")
         if target.exists():
-            bundle.verify(target, expected_digest=version.digest)
-            return target
+            return target, bundle.verify(target, expected_digest=version.digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
         try:
@@ -130,24 +129,25 @@ class RegistryService:
                 dest = work / bundle.safe_relative(rel)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 self.blobs.get_file(f"sha256/{sha[7:9]}/{sha[7:]}", dest)
-            bundle.verify(work, expected_digest=version.digest)
+            verified = bundle.verify(work, expected_digest=version.digest)
             try:
                 os.rename(work, target)
             except OSError:  # another process fetched it first
                 shutil.rmtree(work, ignore_errors=True)
+                return self.fetch(version)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        return target
+        return target, verified
 
     def load(self, ref: str | ModelRef, *, allow_pickle: bool | None = None) -> Model:
         version = self.resolve(ref)
         return self.load_version(version, allow_pickle=allow_pickle)
 
     def load_version(self, version: ModelVersion, *, allow_pickle: bool | None = None) -> Model:
-        path = self.fetch(version)
+        path, manifest = self.fetch(version)
         pickle_ok = self.allow_pickle if allow_pickle is None else allow_pickle
-        return bundle.load(path, allow_pickle=pickle_ok, expected_digest=version.digest)
+        return bundle.load_verified(path, manifest, allow_pickle=pickle_ok)
 
     # -- models and versions ------------------------------------------------------------------------
 

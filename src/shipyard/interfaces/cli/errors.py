@@ -8,6 +8,8 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.ShipyardError: 1,
     errors.InvalidArgument: 2,
     errors.SchemaError: 2,
+    errors.PayloadTooLarge: 2,
+    errors.UnsupportedMediaType: 2,
     errors.NotFound: 3,
     errors.AlreadyExists: 4,
     errors.Conflict: 4,
@@ -15,7 +17,9 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.IntegrityError: 5,
     errors.UnsafeFormatError: 5,
     errors.MissingDependency: 6,
+    errors.ModelFailure: 8,
     errors.Unavailable: 7,
+    errors.Overloaded: 7,
 }
 
 

@@ -11,6 +11,7 @@ from shipyard._version import __version__
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
 from shipyard.interfaces.cli.output import console, emit, err_console
+from shipyard.interfaces.cli.serve import serve
 
 app = typer.Typer(
     name="shipyard",
@@ -28,6 +29,7 @@ app.add_typer(registry_cmds.tag_app, name="tag")
 app.add_typer(db_app, name="db")
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,71 @@
+"""``shipyard serve``: registered models as an HTTP service (V2, MLflow, native JSON)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from shipyard.core.errors import InvalidArgument
+from shipyard.interfaces.cli.context import services, state
+from shipyard.interfaces.cli.output import err_console
+
+
+def serve(
+    ctx: typer.Context,
+    refs: list[str] = typer.Argument(
+        ..., help="Model references (churn@champion, churn/3), or NAME=REF to name the endpoint."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, min=0, max=65535),
+    workers: int = typer.Option(1, min=1, help="Worker processes; each loads every model once."),
+    name: str | None = typer.Option(None, "--name", help="Endpoint name (with a single REF)."),
+    batching: bool = typer.Option(False, "--batching/--no-batching", help="Adaptive batching."),
+    max_batch_size: int = typer.Option(32, min=1, help="Most rows per predict call when batching."),
+    max_wait_ms: float = typer.Option(5.0, min=0, max=10, help="Longest wait to fill a batch."),
+    max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body accepted."),
+    poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
+    log_format: str = typer.Option("text", help="text or json."),
+    log_level: str = typer.Option("info"),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
+) -> None:
+    """Serve models; follows their aliases and swaps new versions in without downtime."""
+    from shipyard.interfaces.http import server
+    from shipyard.interfaces.http.config import ServeConfig, endpoint_from_arg
+
+    if name is not None and len(refs) != 1:
+        raise InvalidArgument("--name names a single endpoint; use NAME=REF for several")
+    if log_format not in ("text", "json"):
+        raise InvalidArgument(f"--log-format must be text or json, got {log_format!r}")
+    endpoints = [endpoint_from_arg(r, name) for r in refs]
+    names = [e.name for e in endpoints]
+    if len(set(names)) != len(names):
+        raise InvalidArgument(
+            f"two endpoints share a name in {names}; use NAME=REF to tell them apart"
+        )
+    registry = services(ctx).registry
+    for e in endpoints:  # fail fast on a model that does not exist, before binding a port
+        registry.resolve(e.ref)
+    config = ServeConfig(
+        endpoints=endpoints,
+        batching=batching,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        poll_interval=poll_interval,
+    )
+    for key, value in state(ctx).overrides.items():  # workers read settings from the environment
+        os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
+    err_console.print(
+        f"serving {', '.join(f'{e.name} ({e.ref})' for e in endpoints)} on http://{host}:{port} "
+        f"with {workers} worker(s); docs at /docs, metrics at /metrics"
+    )
+    server.run(
+        config,
+        host=host,
+        port=port,
+        workers=workers,
+        log_format=log_format,
+        log_level=log_level,
+        access_log=access_log,
+    )

@@ -1,0 +1,58 @@
+"""The ASGI application: Starlette routes for every protocol over one data plane."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.app import Services
+from shipyard.interfaces.http import admin, mlflow, native, v2
+from shipyard.interfaces.http.config import ServeConfig
+from shipyard.interfaces.http.requestid import RequestIdMiddleware
+from shipyard.interfaces.http.responses import json_response
+from shipyard.interfaces.http.state import ServerState
+from shipyard.serving.dataplane import DataPlane
+from shipyard.serving.follower import RegistryFollower
+from shipyard.serving.metrics import ServingMetrics
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return json_response({"error": f"no route {request.method} {request.url.path}"}, status=404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    return json_response(
+        {"error": f"{request.method} is not allowed on {request.url.path}"}, status=405
+    )
+
+
+def create_app(services: Services, config: ServeConfig) -> Starlette:
+    metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
+    dataplane = DataPlane(
+        services.registry, config.specs(), metrics=metrics, threads=config.predict_threads
+    )
+    follower = RegistryFollower(dataplane, interval=config.poll_interval)
+    state = ServerState(config=config, dataplane=dataplane, follower=follower, metrics=metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        follower.start()  # loads and warms in the background; readiness turns green after
+        try:
+            yield
+        finally:
+            follower.stop()
+            await dataplane.close()
+            services.close()
+
+    app = Starlette(
+        routes=[*v2.routes, *mlflow.routes, *native.routes, *admin.routes()],
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
+    )
+    app.state.shipyard = state
+    app.add_middleware(RequestIdMiddleware)
+    return app

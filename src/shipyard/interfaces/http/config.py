@@ -1,0 +1,55 @@
+"""What ``shipyard serve`` serves and how: built by the CLI, passed to each worker as JSON."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.interfaces.http.bodies import DEFAULT_MAX_BODY_BYTES
+from shipyard.registry.refs import parse_ref
+from shipyard.serving.batching import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_QUEUE_ROWS,
+    DEFAULT_MAX_WAIT_MS,
+    BatchingConfig,
+)
+from shipyard.serving.endpoint import EndpointSpec
+from shipyard.serving.follower import DEFAULT_INTERVAL_S
+
+ENV_VAR = "SHIPYARD_SERVE_CONFIG"
+
+
+class EndpointConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    ref: str
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    endpoints: list[EndpointConfig]
+    batching: bool = False
+    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
+    max_wait_ms: float = Field(default=DEFAULT_MAX_WAIT_MS, ge=0, le=10)
+    max_queue_rows: int = Field(default=DEFAULT_MAX_QUEUE_ROWS, ge=1)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    poll_interval: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
+    predict_threads: int = Field(default=4, ge=1)
+    metrics_dir: str | None = None
+    """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
+
+    def specs(self) -> list[EndpointSpec]:
+        batching = (
+            BatchingConfig(self.max_batch_size, self.max_wait_ms, self.max_queue_rows)
+            if self.batching
+            else None
+        )
+        return [EndpointSpec(e.name, parse_ref(e.ref), batching) for e in self.endpoints]
+
+
+def endpoint_from_arg(arg: str, name: str | None = None) -> EndpointConfig:
+    """``churn@champion`` -> endpoint ``churn``; ``fraud=fraud-model@champion`` -> ``fraud``."""
+    if "=" in arg:
+        name, _, arg = arg.partition("=")
+    ref = parse_ref(arg)
+    return EndpointConfig(name=name or ref.name, ref=str(ref))

@@ -1,0 +1,62 @@
+"""MLflow scoring-server routes: ``/invocations``, ``/ping``, ``/health``, ``/version``."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from shipyard._version import __version__
+from shipyard.core.errors import InvalidArgument
+from shipyard.interfaces.http.bodies import read_body
+from shipyard.interfaces.http.responses import model_headers, prediction_route
+from shipyard.interfaces.http.state import ServerState, server_state
+from shipyard.serving.codecs import mlflow
+from shipyard.serving.dataplane import InferResult
+
+log = logging.getLogger("shipyard.http")
+
+
+async def _invocations(
+    request: Request, state: ServerState, name: str
+) -> tuple[Response, InferResult]:
+    if "model" not in request.path_params and state.default_endpoint() is None:
+        raise InvalidArgument(
+            "several endpoints are served; post to /endpoints/{name}/invocations "
+            f"(one of: {', '.join(state.dataplane.endpoints)})"
+        )
+    body = await read_body(request, state.config.max_body_bytes)
+    data, params = mlflow.decode(body, request.headers.get("content-type"))
+    if params:
+        log.debug("ignoring MLflow params %s: Shipyard models take no inference parameters", params)
+    result = await state.dataplane.infer(name, data)
+    return (
+        Response(
+            mlflow.encode(result.prediction.predictions),
+            media_type="application/json",
+            headers=model_headers(result),
+        ),
+        result,
+    )
+
+
+async def ping(request: Request) -> Response:
+    ok = server_state(request).dataplane.ready
+    return PlainTextResponse("\n", status_code=200 if ok else 503)
+
+
+async def version(request: Request) -> Response:
+    return PlainTextResponse(__version__)
+
+
+invocations = prediction_route("mlflow", _invocations)
+
+routes = [
+    Route("/invocations", invocations, methods=["POST"]),
+    Route("/endpoints/{model}/invocations", invocations, methods=["POST"]),
+    Route("/ping", ping, methods=["GET"]),
+    Route("/health", ping, methods=["GET"]),
+    Route("/version", version, methods=["GET"]),
+]

@@ -1,0 +1,36 @@
+"""Shipyard's JSON prediction route for people: ``POST /v1/models/{model}/predict``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard.interfaces.http.bodies import read_body
+from shipyard.interfaces.http.requestid import request_id
+from shipyard.interfaces.http.responses import model_headers, prediction_route
+from shipyard.interfaces.http.state import ServerState
+from shipyard.serving.codecs import native
+from shipyard.serving.dataplane import InferResult
+
+
+async def _predict(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
+    body = await read_body(request, state.config.max_body_bytes)
+    data = native.decode(body)
+    proba = request.query_params.get("probabilities", "true").lower() not in ("0", "false", "no")
+    result = await state.dataplane.infer(name, data, want_proba=proba)
+    pred = result.prediction
+    out = native.encode(
+        model=name,
+        version=result.version,
+        request_id=request_id(request.scope),
+        predictions=pred.predictions,
+        probabilities=pred.probabilities,
+        classes=result.loaded.model.classes,
+    )
+    return Response(out, media_type="application/json", headers=model_headers(result)), result
+
+
+predict = prediction_route("native", _predict)
+
+routes = [Route("/v1/models/{model}/predict", predict, methods=["POST"])]

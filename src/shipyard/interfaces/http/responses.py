@@ -1,0 +1,90 @@
+"""Response helpers shared by the protocol routes: errors in each protocol's shape, and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.core.errors import Overloaded, SchemaError, ShipyardError
+from shipyard.interfaces.http.errors import MLFLOW_CODES, status_of
+from shipyard.interfaces.http.requestid import request_id
+from shipyard.interfaces.http.state import ServerState, server_state
+from shipyard.serving.dataplane import InferResult
+
+log = logging.getLogger("shipyard.http")
+JSON = "application/json"
+
+PredictHandler = Callable[[Request, ServerState, str], Awaitable[tuple[Response, InferResult]]]
+
+
+def json_response(
+    payload: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON, headers=headers)
+
+
+def error_response(exc: ShipyardError, protocol: str, rid: str) -> Response:
+    status = status_of(exc)
+    headers = (
+        {"Retry-After": str(max(1, round(exc.retry_after)))}
+        if isinstance(exc, Overloaded)
+        else None
+    )
+    if protocol == "mlflow":
+        body: dict[str, object] = {
+            "error_code": MLFLOW_CODES.get(status, "INTERNAL_ERROR"),
+            "message": str(exc),
+        }
+    else:
+        body = {"error": str(exc), "type": type(exc).__name__, "request_id": rid}
+        if isinstance(exc, SchemaError) and exc.field:
+            body["field"] = exc.field
+    return json_response(body, status, headers)
+
+
+def model_headers(result: InferResult) -> dict[str, str]:
+    return {"x-model-name": result.loaded.version.name, "x-model-version": str(result.version)}
+
+
+def prediction_route(
+    protocol: str, handler: PredictHandler
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a protocol handler: errors -> responses, and request metrics by endpoint/version/code."""
+
+    async def endpoint(request: Request) -> Response:
+        state = server_state(request)
+        rid = request_id(request.scope)
+        name = request.path_params.get("model") or state.default_endpoint() or "unknown"
+        label = name if name in state.dataplane.endpoints else "unknown"
+        in_flight = state.metrics.in_flight.labels(label)
+        in_flight.inc()
+        started = time.perf_counter()
+        version = ""
+        try:
+            response, result = await handler(request, state, name)
+            version = str(result.version)
+        except ShipyardError as exc:
+            response = error_response(exc, protocol, rid)
+            if response.status_code == 500:
+                log.error("request %s to %s failed: %s: %s", rid, name, type(exc).__name__, exc)
+        except Exception as exc:  # a bug of ours: answer 500 with the id, keep serving
+            log.exception("request %s to %s failed unexpectedly", rid, name)
+            response = error_response(
+                ShipyardError(f"internal error {type(exc).__name__} (request id {rid})"),
+                protocol,
+                rid,
+            )
+        finally:
+            in_flight.dec()
+        state.metrics.requests.labels(label, version, protocol, str(response.status_code)).inc()
+        state.metrics.request_seconds.labels(label, version, protocol).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    return endpoint

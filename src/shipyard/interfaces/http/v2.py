@@ -1,0 +1,117 @@
+"""Open Inference Protocol (V2) routes, as KServe, Triton and MLServer clients expect them."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard._version import __version__
+from shipyard.core.errors import InvalidArgument, ShipyardError
+from shipyard.interfaces.http.bodies import read_body
+from shipyard.interfaces.http.requestid import request_id
+from shipyard.interfaces.http.responses import (
+    error_response,
+    json_response,
+    model_headers,
+    prediction_route,
+)
+from shipyard.interfaces.http.state import ServerState, server_state
+from shipyard.serving.codecs import v2
+from shipyard.serving.dataplane import InferResult
+
+
+def _version(request: Request) -> int | None:
+    raw = request.path_params.get("version")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidArgument(f"model version must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+async def server_metadata(request: Request) -> Response:
+    return json_response(
+        {"name": "shipyard", "version": __version__, "extensions": list(v2.EXTENSIONS)}
+    )
+
+
+async def live(request: Request) -> Response:
+    return json_response({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    dataplane = server_state(request).dataplane
+    if dataplane.ready:
+        return json_response({"ready": True})
+    return json_response({"ready": False, **dataplane.status()}, status=503)
+
+
+async def model_metadata(request: Request) -> Response:
+    try:
+        loaded = server_state(request).dataplane.serving(
+            request.path_params["model"], _version(request)
+        )
+    except ShipyardError as exc:
+        return error_response(exc, "v2", request_id(request.scope))
+    sig = loaded.model.signature
+    return json_response(
+        {
+            "name": request.path_params["model"],
+            "versions": [str(loaded.number)],
+            "platform": f"shipyard_{loaded.model.flavor}",
+            "inputs": v2.metadata_inputs(sig),
+            "outputs": v2.metadata_outputs(sig),
+        }
+    )
+
+
+async def model_ready(request: Request) -> Response:
+    name = request.path_params["model"]
+    try:
+        server_state(request).dataplane.serving(name, _version(request))
+    except ShipyardError as exc:
+        return error_response(exc, "v2", request_id(request.scope))
+    return json_response({"name": name, "ready": True})
+
+
+async def _infer(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
+    body = await read_body(request, state.config.max_body_bytes)
+    raw_length = request.headers.get("inference-header-content-length")
+    if raw_length is not None and not raw_length.strip().isdigit():
+        raise InvalidArgument(
+            f"Inference-Header-Content-Length must be an integer, got {raw_length!r}"
+        )
+    req = v2.decode_request(body, int(raw_length) if raw_length is not None else None)
+    loaded = state.dataplane.serving(name, _version(request))
+    data = v2.tensors_to_input(loaded.model.signature, req.inputs)
+    want_proba = req.outputs is None or any(o.name == "probabilities" for o in req.outputs)
+    result = await state.dataplane.infer(name, data, want_proba=want_proba, pinned=loaded)
+    pred = result.prediction
+    out, header_length = v2.encode_response(
+        model_name=name,
+        model_version=str(result.version),
+        request_id=req.id,
+        outputs=v2.output_tensors(pred.predictions, pred.probabilities),
+        request=req,
+    )
+    headers = model_headers(result)
+    if header_length is None:
+        return Response(out, media_type="application/json", headers=headers), result
+    headers["inference-header-content-length"] = str(header_length)
+    return Response(out, media_type="application/octet-stream", headers=headers), result
+
+
+infer = prediction_route("v2", _infer)
+
+routes = [
+    Route("/v2", server_metadata, methods=["GET"]),
+    Route("/v2/health/live", live, methods=["GET"]),
+    Route("/v2/health/ready", ready, methods=["GET"]),
+    Route("/v2/models/{model}", model_metadata, methods=["GET"]),
+    Route("/v2/models/{model}/versions/{version}", model_metadata, methods=["GET"]),
+    Route("/v2/models/{model}/ready", model_ready, methods=["GET"]),
+    Route("/v2/models/{model}/versions/{version}/ready", model_ready, methods=["GET"]),
+    Route("/v2/models/{model}/infer", infer, methods=["POST"]),
+    Route("/v2/models/{model}/versions/{version}/infer", infer, methods=["POST"]),
+]

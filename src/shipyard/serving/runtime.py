@@ -1,0 +1,73 @@
+"""A loaded, warmed model version: what an endpoint serves."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from shipyard.package.model import Model
+from shipyard.registry.entities import ModelVersion
+
+ModelInput = pd.DataFrame | npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    predictions: npt.NDArray[Any]
+    probabilities: npt.NDArray[Any] | None = None
+
+    def rows(self, start: int, stop: int) -> Prediction:
+        return Prediction(
+            self.predictions[start:stop],
+            None if self.probabilities is None else self.probabilities[start:stop],
+        )
+
+
+class LoadedVersion:
+    """A model version loaded from the registry, with the time it took."""
+
+    def __init__(self, version: ModelVersion, model: Model, load_seconds: float) -> None:
+        self.version = version
+        self.model = model
+        self.load_seconds = load_seconds
+        self.loaded_at = time.time()
+        self.has_proba = model.classes is not None
+
+    @property
+    def number(self) -> int:
+        return self.version.version
+
+    def predict(self, data: ModelInput, want_proba: bool) -> Prediction:
+        """Predict on already-validated input."""
+        predictor = self.model.predictor
+        preds = np.asarray(predictor.predict(data))
+        proba = predictor.predict_proba(data) if want_proba and self.has_proba else None
+        return Prediction(preds, None if proba is None else np.asarray(proba))
+
+    def warm(self) -> None:
+        """Run the stored input example through the model (loads lazy state, fills caches)."""
+        example = self.model.input_example()
+        if example is not None:
+            self.predict(self.model.validate(example), want_proba=self.has_proba)
+
+
+def concat(parts: list[ModelInput]) -> ModelInput:
+    if len(parts) == 1:
+        return parts[0]
+    frames = [p for p in parts if isinstance(p, pd.DataFrame)]
+    if len(frames) == len(parts):
+        return pd.concat(frames, ignore_index=True)
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
+def merge(parts: list[Prediction]) -> Prediction:
+    if len(parts) == 1:
+        return parts[0]
+    preds = np.concatenate([p.predictions for p in parts])
+    probas = [p.probabilities for p in parts if p.probabilities is not None]
+    return Prediction(preds, np.concatenate(probas) if len(probas) == len(parts) else None)
