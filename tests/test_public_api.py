@@ -38,3 +38,20 @@ def test_every_error_class_has_an_exit_code() -> None:
     every = {errors.ShipyardError} | _subclasses(errors.ShipyardError)
     assert every <= set(EXIT_CODES)
     assert len(set(EXIT_CODES.values())) > 5
+
+
+def test_every_error_class_has_an_http_status() -> None:
+    from shipyard.interfaces.http.errors import STATUS
+
+    every = {errors.ShipyardError} | _subclasses(errors.ShipyardError)
+    assert every <= set(STATUS)
+    client_errors = {
+        errors.InvalidArgument,
+        errors.SchemaError,
+        errors.NotFound,
+        errors.Conflict,
+        errors.AlreadyExists,
+        errors.PayloadTooLarge,
+        errors.UnsupportedMediaType,
+    }
+    assert all(400 <= STATUS[cls] < 500 for cls in client_errors)

@@ -45,7 +45,9 @@ class Server:
             return self.process.stderr.read()
 
 
-def start_server(home: Path, *args: str, ready_timeout: float = 90.0) -> Server:
+def start_server(
+    home: Path, *args: str, ready_timeout: float = 90.0, wait_for: str = "ready"
+) -> Server:
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home)}
     process = subprocess.Popen(
@@ -71,13 +73,16 @@ def start_server(home: Path, *args: str, ready_timeout: float = 90.0) -> Server:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/v2/health/{wait_for}", timeout=1).status_code == 200:
                 return Server(url, process, home)
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not become ready")
+    process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
+    raise RuntimeError(f"server did not become {wait_for}")
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +140,8 @@ Starter = Callable[..., Server]
 def start(model_home: Path) -> Iterator[Starter]:
     started: list[Server] = []
 
-    def _start(*args: str, home: Path | None = None) -> Server:
-        srv = start_server(home or model_home, *args)
+    def _start(*args: str, home: Path | None = None, wait_for: str = "ready") -> Server:
+        srv = start_server(home or model_home, *args, wait_for=wait_for)
         started.append(srv)
         return srv
 

@@ -10,6 +10,7 @@ fails alone. Work beyond ``max_queue_rows`` queued rows is refused with ``Overlo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -93,10 +94,8 @@ class AdaptiveBatcher:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def _take(self) -> _Item:
         item = self._queue.popleft()

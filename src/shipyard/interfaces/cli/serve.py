@@ -23,6 +23,9 @@ def serve(
     batching: bool = typer.Option(False, "--batching/--no-batching", help="Adaptive batching."),
     max_batch_size: int = typer.Option(32, min=1, help="Most rows per predict call when batching."),
     max_wait_ms: float = typer.Option(5.0, min=0, max=10, help="Longest wait to fill a batch."),
+    max_queue_rows: int = typer.Option(
+        4096, min=1, help="Rows allowed to wait for a batch; beyond that 503 + Retry-After."
+    ),
     max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body accepted."),
     poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
     log_format: str = typer.Option("text", help="text or json."),
@@ -51,6 +54,7 @@ def serve(
         batching=batching,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        max_queue_rows=max_queue_rows,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         poll_interval=poll_interval,
     )

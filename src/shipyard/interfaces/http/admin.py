@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -26,7 +28,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    return json_response(server_state(request).dataplane.status())
+    return json_response({"worker_pid": os.getpid(), **server_state(request).dataplane.status()})
 
 
 async def openapi(request: Request) -> Response:

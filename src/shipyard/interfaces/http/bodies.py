@@ -14,7 +14,7 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+        raise PayloadTooLarge(f"request body is {declared} bytes, over the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
