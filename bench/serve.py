@@ -8,10 +8,10 @@ in turn from the first 64 rows of the data set, and asks for predictions only.
 What is measured, per model:
 
 1. **floor** -- in-process ``model.predict`` of a 1-row DataFrame: p50/p99 latency and calls/s.
-2. **bare starlette** -- "the Python HTTP limit": a ~25-line Starlette app (written to a temporary
-   file) under the same uvicorn, uvloop and httptools as ``shipyard serve``, in a subprocess. It does
-   ``orjson.loads`` -> ``DataFrame.from_records`` -> ``predict`` -> ``orjson.dumps``, inline in the
-   event loop: no validation, no thread hop, no metrics.
+2. **bare starlette** -- "the Python HTTP limit": a ~25-line Starlette app (``BARE_APP``, written to
+   a temporary file) under the same uvicorn, uvloop and httptools as ``shipyard serve``, in a
+   subprocess. It does ``orjson.loads`` -> ``DataFrame.from_records`` -> ``predict`` ->
+   ``orjson.dumps``, inline in the event loop: no validation, no thread hop, no metrics.
 3. **shipyard** -- ``shipyard serve lr@champion rf@champion`` on a fresh registry home (both models
    logged with ``Client.log_model`` and aliased ``champion``), native route
    ``POST /v1/models/{name}/predict?probabilities=false``, without batching and with ``--batching``
@@ -22,42 +22,51 @@ step ``--duration`` seconds (and at most 200 000 requests) after a warm-up on th
 Only 2xx answers count; non-2xx answers and transport errors are counted and shown. With batching,
 the mean rows per ``predict`` call is read from the server's ``/metrics``.
 
-The load generator is a separate process (this script with ``--loadgen``): one httpx.AsyncClient
-under uvloop with ``c`` worker tasks over ``c`` keep-alive connections, closed loop (a worker sends
-its next request when its previous answer is in). Over the measured window it reads its own CPU time
-and the server processes' CPU time (``/proc/PID/stat``), shown as "cli CPU" / "srv CPU" in cores, so
-a saturated client is visible; its ceiling is measured against a route of the bare app that does no
-work (``/null``). On a 2-core machine the client and the server share the CPUs: at c=32 both want a
-core, so the c=32 throughputs are those of a server that has one core to itself, at best.
+The load generator is a separate process (this script with ``--loadgen``) on uvloop, closed loop:
+``c`` workers, each with its own keep-alive connection, send the next request when the previous
+answer is in. The default client writes pre-encoded HTTP/1.1 requests on an asyncio protocol and
+parses answers with httptools (uvicorn's parser); ``--client httpx`` uses one httpx.AsyncClient
+instead. Both are measured against a bare-app route that does no work (``/null``), to show the
+client's own ceiling: on the 2-core machine this was written on, httpx saturates a core at about
+800 req/s at c=1 and 200 req/s at c=32 (its connection pool is the bottleneck, see
+encode/httpx#3215), the raw client does 9 000-13 000 req/s using under half a core, so it is the
+default. Over each measured window the generator reads its own CPU time, the server processes' CPU
+time (``/proc/PID/stat``) and the machine's (``/proc/stat``): "cli", "srv" and "other" CPU, in
+cores. "other" is noise from unrelated processes and is flagged above 0.25 cores. On 2 cores the
+client and the server share the CPUs, so a c=32 throughput is that of a server with one core.
 
-Also measured: the time from ``Popen`` to the first 200 from ``GET /v2/health/ready`` (polled every
-20 ms) for every ``shipyard serve`` start (the first one fetches the packages into an empty cache),
-and the VmRSS of every uvicorn worker process after load, with ``--workers 1`` and ``--workers 2``
-(workers found by walking ``/proc`` children of the server process).
+Also measured, for every ``shipyard serve`` start: the time from ``Popen`` to the first HTTP answer
+("listening") and to the first 200 from ``GET /v2/health/ready`` (polled every 20 ms; the first
+start fetches the packages into an empty cache), each worker's own model load time (``/api/status``),
+and the VmRSS of every uvicorn worker after load with ``--workers 1`` and ``--workers 2`` (workers
+found by walking ``/proc``), with a breakdown of a worker's resident memory by origin (anonymous,
+or the files of each installed package, from ``/proc/PID/smaps``).
 
-Diagnosis (no HTTP, in this process): each stage of a request is timed on its own -- for the bare
-app (parse, predict, encode) and for shipyard (``native.decode``, ``Signature.validate``,
-``LoadedVersion.predict``, ``native.encode``, the ``run_in_executor`` hop, the Prometheus updates) --
-and both ASGI apps are called directly, so the added latency splits into HTTP cost (bare over HTTP
-minus bare in-process) and shipyard's own cost (shipyard in-process minus bare in-process). A
-cProfile of the shipyard ASGI call (event-loop thread only; ``predict`` runs in the executor) names
-the functions that cost the most.
+Diagnosis (no HTTP, in this process): each stage of a request is timed alone -- for the bare app
+(parse, predict, encode) and for shipyard (``native.decode``, ``Signature.validate``,
+``LoadedVersion.predict`` inline, through ``run_in_executor``, and while another thread validates,
+``native.encode``, the executor hop, the Prometheus updates) -- and both ASGI apps are called
+directly, so the added latency splits into HTTP cost (bare over HTTP minus bare in process) and
+shipyard's own cost. A cProfile of the shipyard ASGI call (event-loop thread only) names the
+functions that cost the most.
 
 Targets (PASS/FAIL), per model: added latency of shipyard (no batching) over the floor at c=1,
 p50 <= 1 ms and p99 <= 3 ms; shipyard / bare starlette throughput >= 0.8 (c=1 and c=32);
 RandomForest batching / no-batching throughput at c=32 >= 3x; ready time <= 2 s.
-
 Peers (MLflow, BentoML) are not run yet: see ``peers_note``.
 
-Run from the repository root (about 2.5 minutes with the defaults, about 1 minute with --quick)::
+Run from the repository root (about 3 minutes with the defaults, under 2 with --quick)::
 
     PYTHONPATH=src python bench/serve.py                     # 5 s per load step
     PYTHONPATH=src python bench/serve.py --quick             # 2 s per step, shorter diagnosis
     PYTHONPATH=src python bench/serve.py --json results.json # also write JSON (- for stdout)
+    PYTHONPATH=src python bench/serve.py --client httpx      # drive the servers with httpx
 
-Every server binds 127.0.0.1 on a free port and runs in its own process group, which is terminated
-(then killed) at the end, on errors and on Ctrl-C. Latency tails on a shared 2-core machine are
-noisy: compare p50s and re-run before trusting one p99.
+The run imports shipyard from a copy of ``src/`` taken at its start (here and in every server), so
+edits made meanwhile cannot mix versions. Every server binds 127.0.0.1 on a free port in its own
+process group, which is terminated (then killed) at the end, on errors and on Ctrl-C. Latency
+tails on a shared 2-core machine are noisy: look at the "other CPU" columns, compare p50s and
+re-run before trusting one p99.
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -86,7 +96,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -111,6 +121,8 @@ ADDED_P99_TARGET_MS = 3.0
 THROUGHPUT_RATIO_TARGET = 0.8
 BATCHING_GAIN_TARGET = 3.0
 READY_TARGET_S = 2.0
+NOISY_CPU = 0.25
+"""Cores used by other processes during a step above which the step is flagged as noisy."""
 
 BARE_APP = '''
 """The bare Starlette app of bench/serve.py: parse, predict, answer. Nothing else."""
@@ -196,6 +208,8 @@ class Step:
     error_sample: str | None = None
     server_cpu: float | None = None
     client_cpu: float | None = None
+    other_cpu: float | None = None
+    """CPU used by every other process on the machine during the window (noise)."""
     rows_per_predict: float | None = None
 
 
@@ -220,6 +234,13 @@ def cpu_seconds(pids: Sequence[int]) -> float:
         if fields is not None:
             total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time every process on the machine spent running (/proc/stat), in seconds."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float | None:
@@ -248,6 +269,32 @@ def descendants(pid: int) -> list[int]:
         found += children
         frontier += children
     return sorted(found)
+
+
+SMAPS_HEADER = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+
+
+def memory_breakdown(pid: int, min_mb: float = 10.0) -> str:
+    """Resident memory of ``pid`` by origin (/proc/PID/smaps): anonymous, and each package's files."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return ""
+    by_origin: Counter[str] = Counter()
+    origin = "anon"
+    for line in lines:
+        header = SMAPS_HEADER.match(line)
+        if header is not None:
+            path = header.group(1)
+            package = re.search(r"site-packages/([^/]+)", path)
+            if package is not None:
+                origin = package.group(1)
+            else:
+                origin = "anon" if not path or path.startswith("[") else "other files"
+        elif line.startswith("Rss:"):
+            by_origin[origin] += int(line.split()[1])
+    parts = [f"{k} {v / 1024:.0f}" for k, v in by_origin.most_common() if v / 1024 >= min_mb]
+    return ", ".join(parts) + " MB"
 
 
 def cmdline(pid: int) -> str:
@@ -295,6 +342,8 @@ class ServerProcess:
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
+        self.listening_s = math.nan
+        """Seconds from ``Popen`` to the first HTTP answer of any status."""
         self.ready_s = math.nan
 
     def start(self) -> None:
@@ -323,12 +372,22 @@ class ServerProcess:
                         f"{self.label} exited with {self.proc.returncode}{self.tail()}"
                     )
                 with contextlib.suppress(httpx.TransportError):
-                    if client.get(url).status_code == 200:
+                    status = client.get(url).status_code
+                    if math.isnan(self.listening_s):
+                        self.listening_s = time.perf_counter() - self.started
+                    if status == 200:
                         self.ready_s = time.perf_counter() - self.started
                         return self.ready_s
                 if time.perf_counter() - self.started > timeout:
                     raise ServerFailed(f"{self.label} not ready after {timeout:.0f} s{self.tail()}")
                 time.sleep(READY_POLL_S)
+
+    def load_seconds(self) -> dict[str, float]:
+        """Per endpoint, the worker's own time to fetch, verify, load and warm (/api/status)."""
+        import httpx
+
+        status = httpx.get(self.base_url + "/api/status", timeout=5).json()
+        return {e["name"]: e["load_seconds"] for e in status["endpoints"]}
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -363,8 +422,9 @@ class ServerProcess:
 class Servers:
     """Every server started by this run, stopped at the end whatever happens."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, src: Path) -> None:
         self.work = work
+        self.src = src
         self.running: list[ServerProcess] = []
 
     def start(self, server: ServerProcess) -> ServerProcess:
@@ -385,7 +445,7 @@ class Servers:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = f"{SRC}{os.pathsep}{path}" if path else str(SRC)
+        env["PYTHONPATH"] = f"{self.src}{os.pathsep}{path}" if path else str(self.src)
         env.update(extra)
         return env
 
@@ -461,14 +521,105 @@ class Servers:
 # -- the load generator (runs in its own process: ``serve.py --loadgen``, spec on stdin) -----------------
 
 
-async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
-    import httpx
+def _expire(future: asyncio.Future[int]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no answer in time"))
 
+
+class RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; answers parsed by httptools (uvicorn's own parser)."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:  # httptools.HttpParserError and friends
+            self._fail(exc)
+
+    def on_message_complete(self) -> None:  # httptools callback
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self.parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(exc or ConnectionResetError("the server closed the connection"))
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def request(self, payload: bytes, timeout: float) -> asyncio.Future[int]:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        self.waiter = future = loop.create_future()
+        self.transport.write(payload)
+        handle = loop.call_later(timeout, _expire, future)
+        future.add_done_callback(lambda _: handle.cancel())
+        return future
+
+
+class RawSender:
+    """A worker's own connection, sending pre-encoded requests (the default client)."""
+
+    def __init__(self, url: str, bodies: list[bytes], timeout: float) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        head = (
+            f"POST {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n"
+        )
+        self.payloads = [head.format(len(b)).encode() + b for b in bodies]
+        self.timeout = timeout
+        self.conn: RawConnection | None = None
+
+    async def send(self, index: int) -> int:
+        if self.conn is None or self.conn.closed:
+            loop = asyncio.get_running_loop()
+            _, self.conn = await loop.create_connection(RawConnection, self.host, self.port)
+        return await self.conn.request(self.payloads[index % len(self.payloads)], self.timeout)
+
+    def reset(self) -> None:
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.close()
+        self.conn = None
+
+
+class HttpxSender:
+    """httpx.AsyncClient, shared by the workers (``--client httpx``)."""
+
+    def __init__(self, client: Any, url: str, bodies: list[bytes]) -> None:
+        self.client, self.url, self.bodies = client, url, bodies
+
+    async def send(self, index: int) -> int:
+        response = await self.client.post(self.url, content=self.bodies[index % len(self.bodies)])
+        return int(response.status_code)
+
+    def reset(self) -> None:
+        return None
+
+
+async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     url: str = spec["url"]
     bodies = [b.encode() for b in spec["bodies"]]
     concurrency: int = spec["concurrency"]
     max_requests: int = spec["max_requests"]
     server_pids: list[int] = spec["server_pids"]
+    timeout: float = spec["timeout_s"]
     clock = time.perf_counter
     latencies: list[float] = []
     codes: Counter[int] = Counter()
@@ -479,22 +630,22 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     window_end = measure_until
     done = False
 
-    async def worker(index: int, client: httpx.AsyncClient) -> None:
+    async def worker(index: int, sender: RawSender | HttpxSender) -> None:
         nonlocal errors, error_sample, done, window_end
         k = index
         while not done:
             t0 = clock()
             if t0 >= measure_until:
                 return
-            body = bodies[k % len(bodies)]
-            k += 1
             code = 0
             try:
-                code = (await client.post(url, content=body)).status_code
-            except httpx.HTTPError as exc:
+                code = await sender.send(k)
+            except Exception as exc:  # transport errors, timeouts: counted, never timed
+                sender.reset()
                 if error_sample is None:
                     error_sample = f"{type(exc).__name__}: {exc}"
             t1 = clock()
+            k += 1
             if code == 0:
                 await asyncio.sleep(0.01)  # no tight loop on a refusing server
             if t0 < measure_from or t1 > measure_until or done:
@@ -509,26 +660,44 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
                 codes[code] += 1
 
     async def sampler() -> tuple[float, float, float]:
+        """CPU over the window, in cores: this client, the server, everything else."""
         await asyncio.sleep(max(0.0, measure_from - clock()))
-        t0, own0, srv0 = clock(), time.process_time(), cpu_seconds(server_pids)
+        t0, own0, srv0, all0 = (
+            clock(), time.process_time(), cpu_seconds(server_pids), busy_cpu_seconds()
+        )  # fmt: skip
         while not done and clock() < measure_until:
             await asyncio.sleep(min(0.05, max(0.0, measure_until - clock())))
-        t1, own1, srv1 = clock(), time.process_time(), cpu_seconds(server_pids)
+        t1, own1, srv1, all1 = (
+            clock(), time.process_time(), cpu_seconds(server_pids), busy_cpu_seconds()
+        )  # fmt: skip
         wall = max(t1 - t0, 1e-9)
-        return wall, (own1 - own0) / wall, (srv1 - srv0) / wall
+        own, srv = (own1 - own0) / wall, (srv1 - srv0) / wall
+        return own, srv, max(0.0, (all1 - all0) / wall - own - srv)
 
-    limits = httpx.Limits(
-        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=120
-    )
-    headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(
-        limits=limits, timeout=spec["timeout_s"], headers=headers
-    ) as client:
-        deadline = spec["warmup_s"] + spec["duration_s"] + spec["timeout_s"] + 5
+    async def run(senders: list[RawSender | HttpxSender]) -> tuple[float, float, float]:
         cpu = asyncio.ensure_future(sampler())
-        workers = asyncio.gather(*(worker(i, client) for i in range(concurrency)))
+        workers = asyncio.gather(*(worker(i, s) for i, s in enumerate(senders)))
+        deadline = spec["warmup_s"] + spec["duration_s"] + timeout + 5
         await asyncio.wait_for(asyncio.gather(cpu, workers), deadline)
-    _, client_cpu, server_cpu = cpu.result()
+        return cpu.result()
+
+    if spec["client"] == "httpx":
+        import httpx
+
+        limits = httpx.Limits(
+            max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=120
+        )
+        headers = {"content-type": "application/json"}
+        async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
+            shared = HttpxSender(client, url, bodies)
+            client_cpu, server_cpu, other_cpu = await run([shared] * concurrency)
+    else:
+        raw = [RawSender(url, bodies, timeout) for _ in range(concurrency)]
+        try:
+            client_cpu, server_cpu, other_cpu = await run(list(raw))
+        finally:
+            for sender in raw:
+                sender.reset()
     window = max(window_end - measure_from, 1e-9)
     return {
         "ok": len(latencies),
@@ -539,6 +708,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
         "error_sample": error_sample,
         "client_cpu": client_cpu,
         "server_cpu": server_cpu,
+        "other_cpu": other_cpu,
     }
 
 
@@ -567,8 +737,10 @@ def run_load(
     warmup_s: float,
     duration_s: float,
     server_pids: list[int],
+    client: str = "raw",
 ) -> Step:
     spec = {
+        "client": client,
         "url": url,
         "bodies": bodies,
         "concurrency": concurrency,
@@ -601,6 +773,7 @@ def run_load(
         error_sample=r["error_sample"],
         server_cpu=r["server_cpu"],
         client_cpu=r["client_cpu"],
+        other_cpu=r["other_cpu"],
     )
 
 
@@ -708,19 +881,35 @@ async def sample_async(
     return samples
 
 
+class CpuWindow:
+    """From its creation: cores used by every process but this one (the noise of a measurement)."""
+
+    def __init__(self) -> None:
+        self.t0, self.own0, self.all0 = time.perf_counter(), time.process_time(), busy_cpu_seconds()
+
+    def other(self) -> float:
+        """NaN for windows under 0.25 s: /proc/stat counts in 10 ms ticks."""
+        wall = time.perf_counter() - self.t0
+        if wall < 0.25:
+            return math.nan
+        own = time.process_time() - self.own0
+        return max(0.0, (busy_cpu_seconds() - self.all0 - own) / wall)
+
+
 def floor_step(model: Any, frames: list[Any], duration_s: float) -> Step:
-    started = time.perf_counter()
+    window = CpuWindow()
     samples = sample(lambda i: model.predict(frames[i % len(frames)]), MAX_FLOOR_CALLS, duration_s)
-    wall = time.perf_counter() - started
+    wall = time.perf_counter() - window.t0
     s = summarize_ms(samples)
     return Step(
-        "floor (in-process predict)",
+        FLOOR,
         None,
         len(samples),
         len(samples) / wall,
         s["p50_ms"],
         s["p99_ms"],
         s["mean_ms"],
+        other_cpu=window.other(),
     )
 
 
@@ -771,6 +960,7 @@ class Stage:
     p50_us: float
     p99_us: float
     n: int
+    other_cpu: float
 
 
 @dataclass
@@ -790,11 +980,18 @@ class Diagnosis:
     profile_shipyard_cumtime: list[ProfileLine] = field(default_factory=list)
 
 
-def _stage(path: str, label: str, samples: list[float]) -> Stage:
+def _stage(path: str, label: str, samples: list[float], other_cpu: float) -> Stage:
     ordered = sorted(samples)
-    return Stage(
-        path, label, percentile(ordered, 0.5) * 1e6, percentile(ordered, 0.99) * 1e6, len(ordered)
-    )
+    p50, p99 = percentile(ordered, 0.5) * 1e6, percentile(ordered, 0.99) * 1e6
+    return Stage(path, label, p50, p99, len(ordered), other_cpu)
+
+
+CONTENDED = "  same, while another thread runs Signature.validate (GIL)"
+
+
+def _validate_until(model: Any, data: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        model.validate(data)
 
 
 def _short(filename: str, line: int, func: str) -> str:
@@ -888,6 +1085,20 @@ async def _model_stages(
             lambda i: loaded.predict(validated[i % nb], False),
             None,
         ),
+        (
+            "shipyard",
+            "  same, via loop.run_in_executor (as DataPlane.infer)",
+            None,
+            lambda i: loop.run_in_executor(
+                dataplane.executor, loaded.predict, validated[i % nb], False
+            ),
+        ),
+        (
+            "shipyard",
+            CONTENDED,
+            lambda i: loaded.predict(validated[i % nb], False),
+            None,
+        ),
         ("shipyard", "native.encode (+ uuid4 request id)", shipyard_encode, None),
         (
             "shipyard",
@@ -906,12 +1117,27 @@ async def _model_stages(
     max_n = 5000 if name == "lr" else 500
     stages: list[Stage] = []
     for group, label, fn, afn in series:
-        if fn is not None:
+        window = CpuWindow()
+        if (
+            label == CONTENDED
+        ):  # a second thread validates all along, as the loop thread does at c>1
+            stop = threading.Event()
+            busy = threading.Thread(
+                target=_validate_until, args=(loaded.model, decoded[0], stop), daemon=True
+            )
+            busy.start()
+            try:
+                assert fn is not None
+                samples = sample(fn, max_n, budget_s, warmup=3)
+            finally:
+                stop.set()
+                busy.join()
+        elif fn is not None:
             samples = sample(fn, max_n, budget_s)
         else:
             assert afn is not None
             samples = await sample_async(afn, max_n, budget_s)
-        stages.append(_stage(group, label, samples))
+        stages.append(_stage(group, label, samples, window.other()))
     return stages
 
 
@@ -997,8 +1223,11 @@ async def _diagnose(fx: Fixture, budget_s: float, profile_requests: int) -> Diag
 class ServerInfo:
     label: str
     workers: int
+    listening_s: float | None
     ready_s: float | None
+    load_s: dict[str, float]
     rss_mb: list[float]
+    memory: str
     note: str = ""
 
 
@@ -1026,51 +1255,77 @@ def log(console: Any, message: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')} {message}[/]", highlight=False)
 
 
-def run_benchmark(args: argparse.Namespace, console: Any, work: Path) -> Results:
-    results = Results()
+def source_fingerprint() -> dict[str, float]:
+    """Modification time of every file under src/ (the servers import it at each start)."""
+    return {
+        str(path.relative_to(SRC)): path.stat().st_mtime
+        for path in SRC.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def snapshot_source(work: Path) -> Path:
+    """Copy src/ and import shipyard from the copy, here and in every server of this run.
+
+    Edits made to src/ while the benchmark runs (a migration, a changed package format) would
+    otherwise make the servers started later disagree with the registry written at the start.
+    """
+    import shutil
+
+    if "shipyard" in sys.modules:
+        raise RuntimeError("shipyard was imported before the source snapshot")
+    snapshot = work / "src"
+    shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    sys.path.insert(0, str(snapshot))
+    return snapshot
+
+
+def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: Results) -> None:
     duration, warmup = args.duration, args.warmup
+    src = snapshot_source(work)
     log(console, "fitting the models and registering them in a fresh home")
     fx = build_fixture(work)
+
+    def load(
+        setup: str, url: str, c: int, pids: list[int], client: str = args.client, **kw: float
+    ) -> Step:
+        timing = {"warmup_s": warmup, "duration_s": duration, **kw}
+        return run_load(setup, url, fx.bodies, c, server_pids=pids, client=client, **timing)
+
+    def info(server: ServerProcess, pids: list[int], note: str) -> ServerInfo:
+        loads = server.load_seconds() if server.ready_path.startswith("/v2") else {}
+        return ServerInfo(
+            label=server.label,
+            workers=server.workers,
+            listening_s=None if server.ready_path == "/ready" else server.listening_s,
+            ready_s=None if server.ready_path == "/ready" else server.ready_s,
+            load_s=loads,
+            rss_mb=[rss_mb(p) or math.nan for p in pids],
+            memory=memory_breakdown(pids[0]) if pids else "",
+            note=note,
+        )
 
     for name, model in fx.models.items():
         log(console, f"{name}: floor, in-process predict for {duration:g} s")
         results.steps[name].append(floor_step(model, fx.frames, duration))
 
-    servers = Servers(work)
+    servers = Servers(work, src)
     try:
-        # bare starlette: load-generator ceiling on /null, then both models
+        # bare starlette: the load generator's ceiling on /null (both clients), then both models
         bare = servers.start(servers.bare(fx.app_dir, fx.models_pickle))
-        pids = [bare.proc.pid] if bare.proc else []
-        for c in CONCURRENCIES:
-            log(console, f"load-generator ceiling: bare /null c={c}")
-            results.ceiling.append(
-                run_load(
-                    "bare /null (no work)",
-                    bare.base_url + "/null",
-                    fx.bodies,
-                    c,
-                    warmup_s=warmup,
-                    duration_s=duration,
-                    server_pids=pids,
+        pids = bare.worker_pids()
+        for client in dict.fromkeys((args.client, "raw", "httpx")):
+            for c in CONCURRENCIES:
+                log(console, f"load-generator ceiling: {client} client, bare /null c={c}")
+                step = load(
+                    f"{client} client → bare /null", bare.base_url + "/null", c, pids, client
                 )
-            )
+                results.ceiling.append(step)
         for name in MODELS:
             for c in CONCURRENCIES:
                 log(console, f"{name}: {BARE} c={c}")
-                results.steps[name].append(
-                    run_load(
-                        BARE,
-                        f"{bare.base_url}/predict/{name}",
-                        fx.bodies,
-                        c,
-                        warmup_s=warmup,
-                        duration_s=duration,
-                        server_pids=pids,
-                    )
-                )
-        results.servers.append(
-            ServerInfo(bare.label, 1, None, [rss_mb(p) or math.nan for p in pids], "both models")
-        )
+                results.steps[name].append(load(BARE, f"{bare.base_url}/predict/{name}", c, pids))
+        results.servers.append(info(bare, pids, "pickled models, no shipyard"))
         servers.stop(bare)
 
         # shipyard serve, without and with batching
@@ -1079,28 +1334,17 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path) -> Results
             server = servers.start(servers.shipyard(fx.home, batching=batching))
             pids = server.worker_pids()
             for name in MODELS:
+                url = f"{server.base_url}/v1/models/{name}/predict?probabilities=false"
                 for c in CONCURRENCIES:
                     log(console, f"{name}: {setup} c={c}")
                     before = batch_rows(server.base_url).get(name, (0.0, 0.0))
-                    step = run_load(
-                        setup,
-                        f"{server.base_url}/v1/models/{name}/predict?probabilities=false",
-                        fx.bodies,
-                        c,
-                        warmup_s=warmup,
-                        duration_s=duration,
-                        server_pids=pids,
-                    )
+                    step = load(setup, url, c, pids)
                     after = batch_rows(server.base_url).get(name, (0.0, 0.0))
                     calls = after[1] - before[1]
                     step.rows_per_predict = (after[0] - before[0]) / calls if calls else None
                     results.steps[name].append(step)
-            note = "first start: empty package cache" if not batching else "warm package cache"
-            results.servers.append(
-                ServerInfo(
-                    server.label, 1, server.ready_s, [rss_mb(p) or math.nan for p in pids], note
-                )
-            )
+            note = "warm package cache" if batching else "first start: empty package cache"
+            results.servers.append(info(server, pids, note))
             servers.stop(server)
 
         # two workers: ready time and RSS of each worker after a short load on both models
@@ -1108,24 +1352,11 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path) -> Results
         server = servers.start(servers.shipyard(fx.home, batching=False, workers=2))
         pids = server.worker_pids()
         for name in MODELS:
-            run_load(
-                "warm",
-                f"{server.base_url}/v1/models/{name}/predict?probabilities=false",
-                fx.bodies,
-                8,
-                warmup_s=0.2,
-                duration_s=min(1.0, duration),
-                server_pids=pids,
-            )
+            url = f"{server.base_url}/v1/models/{name}/predict?probabilities=false"
+            load("warm-up", url, 8, pids, warmup_s=0.2, duration_s=min(1.0, duration))
         supervisor = rss_mb(server.proc.pid) if server.proc else None
         results.servers.append(
-            ServerInfo(
-                server.label,
-                2,
-                server.ready_s,
-                [rss_mb(p) or math.nan for p in pids],
-                f"+ supervisor {supervisor or math.nan:.0f} MB; workers found: {len(pids)}",
-            )
+            info(server, pids, f"supervisor {supervisor or math.nan:.0f} MB; load s: one worker")
         )
         servers.stop(server)
     finally:
@@ -1135,7 +1366,6 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path) -> Results
     results.diagnosis = diagnose(
         fx, budget_s=min(1.5, duration / 3), profile_requests=args.profile_requests
     )
-    return results
 
 
 # -- output --------------------------------------------------------------------------------------------
@@ -1147,6 +1377,12 @@ def _ms(value: float | None, digits: int = 2) -> str:
 
 def _verdict(ok: bool | None) -> str:
     return {None: "[dim]n/a[/]", True: "[green]PASS[/]", False: "[bold red]FAIL[/]"}[ok]
+
+
+def _noise(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    return f"[bold red]{value:.2f}[/]" if value > NOISY_CPU else f"{value:.2f}"
 
 
 def render_model(results: Results, name: str) -> Any:
@@ -1161,13 +1397,14 @@ def render_model(results: Results, name: str) -> Any:
         ("setup", "left"),
         ("c", "right"),
         ("ok", "right"),
-        ("non-2xx", "right"),
+        ("non-2xx/err", "right"),
         ("req/s", "right"),
         ("p50 ms", "right"),
         ("p99 ms", "right"),
         ("mean ms", "right"),
         ("srv CPU", "right"),
         ("cli CPU", "right"),
+        ("other CPU", "right"),
         ("rows/predict", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -1189,12 +1426,13 @@ def render_model(results: Results, name: str) -> Any:
             _ms(s.mean_ms),
             "" if s.server_cpu is None else f"{s.server_cpu:.2f}",
             "" if s.client_cpu is None else f"{s.client_cpu:.2f}",
+            _noise(s.other_cpu),
             "" if s.rows_per_predict is None else f"{s.rows_per_predict:.1f}",
         )
     table.caption = (
         "c = concurrent requests (closed loop, keep-alive); ok = 2xx answers in the window; "
-        "CPU in cores (this machine has "
-        f"{os.cpu_count()}); rows/predict from the server's /metrics"
+        f"CPU in cores (this machine has {os.cpu_count()}); other CPU = every other process on "
+        f"the machine (noise, red above {NOISY_CPU:g}); rows/predict from the server's /metrics"
     )
     table.caption_justify = "left"
     return table
@@ -1312,16 +1550,37 @@ def render_servers(results: Results) -> Any:
     from rich.table import Table
 
     table = Table(title="[bold]server processes[/]", title_justify="left", header_style="bold")
-    for col in ("server", "workers", "ready s", "VmRSS per worker after load", "note"):
+    for col in ("server", "workers", "listening s", "ready s", "model load s", "VmRSS per worker",
+                "resident memory of a worker by origin", "note"):  # fmt: skip
         table.add_column(col)
     for s in results.servers:
-        table.add_row(
-            s.label,
-            str(s.workers),
-            _ms(s.ready_s),
-            ", ".join(f"{r:.0f} MB" for r in s.rss_mb),
-            s.note,
-        )
+        loads = ", ".join(f"{k} {v:.2f}" for k, v in s.load_s.items())
+        rss = ", ".join(f"{r:.0f} MB" for r in s.rss_mb)
+        table.add_row(s.label, str(s.workers), _ms(s.listening_s), _ms(s.ready_s), loads, rss,
+                      s.memory, s.note)  # fmt: skip
+    table.caption = (
+        "listening = Popen to the first HTTP answer (503 while loading); ready = to the first 200 "
+        "on /v2/health/ready; model load = the worker's own fetch + verify + load + warm, from "
+        "/api/status (the first load in a process includes importing scikit-learn and skops)"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def render_ceiling(results: Results) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title="[bold]load generator ceiling[/] — separate process, uvloop; bare app route that does "
+        "no work",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("client", "c", "req/s", "p50 ms", "p99 ms", "cli CPU", "srv CPU", "other CPU"):
+        table.add_column(col, justify="left" if col == "client" else "right")
+    for s in results.ceiling:
+        table.add_row(s.setup, str(s.concurrency), f"{s.rate:,.0f}", _ms(s.p50_ms), _ms(s.p99_ms),
+                      _ms(s.client_cpu), _ms(s.server_cpu), _noise(s.other_cpu))  # fmt: skip
     return table
 
 
@@ -1341,6 +1600,7 @@ def render_diagnosis(d: Diagnosis) -> list[Any]:
             ("n", "right"),
             ("p50 µs", "right"),
             ("p99 µs", "right"),
+            ("other CPU", "right"),
         ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         previous = ""
@@ -1348,10 +1608,21 @@ def render_diagnosis(d: Diagnosis) -> list[Any]:
             if previous and s.path != previous:
                 table.add_section()
             previous = s.path
-            style = "bold" if s.label.startswith("=") else ""
             table.add_row(
-                s.path, s.label, str(s.n), f"{s.p50_us:,.0f}", f"{s.p99_us:,.0f}", style=style
+                s.path,
+                s.label,
+                str(s.n),
+                f"{s.p50_us:,.0f}",
+                f"{s.p99_us:,.0f}",
+                _noise(s.other_cpu),
+                style="bold" if s.label.startswith("=") else "",
             )
+        table.caption = (
+            "each stage timed alone on the same 64 rows; the GIL row runs predict in this thread "
+            f"while a second thread validates without pause (switch interval "
+            f"{sys.getswitchinterval() * 1e3:g} ms), as the event loop does under load"
+        )
+        table.caption_justify = "left"
         out.append(table)
     for title, lines in (
         ("top functions by own time (tottime)", d.profile_top_tottime),
@@ -1408,6 +1679,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="also write the results as JSON to PATH (no PATH or '-': stdout, tables to stderr)",
     )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator: raw HTTP/1.1 on asyncio + httptools (default), or httpx.AsyncClient",
+    )
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -1417,6 +1694,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = 0.5 if args.quick else 1.0
     args.profile_requests = 200 if args.quick else 500
     return args
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN floats replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1435,13 +1723,24 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     started = time.perf_counter()
+    source_before = source_fingerprint()
+    results = Results()
+    failure: str | None = None
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-serve-") as tmp:
         try:
-            results = run_benchmark(args, console, Path(tmp))
+            run_benchmark(args, console, Path(tmp), results)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted; servers stopped[/]")
+            console.print("[yellow]interrupted; every server stopped[/]")
             return 130
+        except Exception as exc:  # report what was measured, then the error
+            failure = f"{type(exc).__name__}: {exc}"
     elapsed = time.perf_counter() - started
+    source_after = source_fingerprint()
+    changed = sorted(
+        path
+        for path in set(source_before) | set(source_after)
+        if source_before.get(path) != source_after.get(path)
+    )
 
     for name in MODELS:
         console.print(render_model(results, name))
@@ -1455,14 +1754,22 @@ def main(argv: list[str] | None = None) -> int:
         for table in render_diagnosis(results.diagnosis):
             console.print(table)
             console.print()
-    for s in results.ceiling:
-        console.print(
-            f"load generator: httpx.AsyncClient on uvloop, separate process; ceiling against "
-            f"{s.setup} at c={s.concurrency}: {s.rate:,.0f} req/s, p50 {s.p50_ms:.2f} ms, "
-            f"client CPU {s.client_cpu or 0:.2f} cores, server CPU {s.server_cpu or 0:.2f} cores",
-            highlight=False,
-        )
+    console.print(render_ceiling(results))
+    console.print()
     console.print(peers_note())
+    noisy = [s for steps in results.steps.values() for s in steps if (s.other_cpu or 0) > NOISY_CPU]
+    if noisy:
+        console.print(
+            f"[yellow]warning:[/] other processes used more than {NOISY_CPU:g} cores during "
+            f"{len(noisy)} step(s); those numbers are disturbed — re-run on a quiet machine"
+        )
+    if changed:
+        console.print(
+            f"[yellow]note:[/] {len(changed)} file(s) under src/ changed during the run "
+            f"(e.g. {', '.join(changed[:3])}); this run used a snapshot of src/ taken at its start"
+        )
+    if failure:
+        console.print(f"[bold red]benchmark failed:[/] {failure}", highlight=False)
     failed = [c for c in items if c.target and c.passed is False]
     console.print(
         f"[dim]Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -1482,13 +1789,15 @@ def main(argv: list[str] | None = None) -> int:
             "checks": [asdict(c) for c in items],
             "diagnosis": asdict(results.diagnosis) if results.diagnosis else None,
             "peers": peers_note(),
+            "source_changed_during_run": changed,
+            "failure": failure,
         }
-        rendered = json.dumps(payload, indent=2, default=str) + "\n"
+        rendered = json.dumps(_finite(payload), indent=2, default=str) + "\n"
         if json_to_stdout:
             sys.stdout.write(rendered)
         else:
             Path(args.json).write_text(rendered)
-    return 0
+    return 1 if failure else 0
 
 
 if __name__ == "__main__":

@@ -7,18 +7,38 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from shipyard.core.config import Settings
+from shipyard.monitoring.alerts import AlertManager
+from shipyard.monitoring.monitor import MonitorService
+from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.service import RegistryService
+from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
+from shipyard.telemetry.feedback import FeedbackLog
+from shipyard.telemetry.reader import LogReader
+from shipyard.telemetry.writer import SegmentWriter
 
 
 @dataclass
 class Services:
     settings: Settings
     registry: RegistryService
+    logs: LogReader
+    feedback: FeedbackLog
+    monitoring: MonitorService
 
     def close(self) -> None:
+        self.logs.close()
         self.registry.store.close()
+
+    def log_writer(self) -> SegmentWriter:
+        """A started prediction-log writer (for servers); the caller closes it."""
+        s = self.settings
+        return SegmentWriter(
+            s.resolved_logs_uri(),
+            flush_interval=s.log_flush_interval,
+            max_queue_rows=s.log_queue_rows,
+        ).start()
 
 
 def _database_url(settings: Settings) -> str:
@@ -43,4 +63,23 @@ def build(settings: Settings | None = None) -> Services:
         actor=settings.actor,
         allow_pickle=settings.allow_pickle,
     )
-    return Services(settings=settings, registry=registry)
+    logs = LogReader(settings.resolved_logs_uri())
+    notifiers = [create_notifier("log", {})]
+    if settings.alert_webhook_url:
+        notifiers.append(
+            create_notifier(
+                "webhook",
+                {"url": settings.alert_webhook_url, "secret": settings.alert_webhook_secret},
+            )
+        )
+    monitor_store = SqlMonitorStore(store)
+    monitoring = MonitorService(
+        registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
+    )
+    return Services(
+        settings=settings,
+        registry=registry,
+        logs=logs,
+        feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
+        monitoring=monitoring,
+    )

@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 
 from shipyard.stats.profile import (
+    DEFAULT_SAMPLE_SIZE,
     CategoricalProfile,
     DatasetProfile,
     NumericProfile,
     build_profile,
+    numeric_values,
     observe,
+    window_profile_batches,
 )
 
 
@@ -107,3 +110,91 @@ def test_constant_column_and_json_round_trip() -> None:
     assert col.histogram.counts == (0, 50, 0)
     assert isinstance(prof.columns["flag"], CategoricalProfile)
     assert DatasetProfile.from_dict(prof.to_dict()) == prof
+
+
+def test_reference_sample_is_a_seeded_subset_of_the_finite_values() -> None:
+    data = frame(10_000, 1)
+    data.loc[10:12, "x"] = [np.inf, -np.inf, np.inf]
+    col = build_profile(data).columns["x"]
+    assert isinstance(col, NumericProfile)
+    finite = data["x"].to_numpy()
+    finite = finite[np.isfinite(finite)]
+    sample = np.asarray(col.sample)
+    assert sample.size == DEFAULT_SAMPLE_SIZE and np.all(np.isfinite(sample))
+    assert np.isin(sample, finite).all() and np.unique(sample).size == sample.size  # no replacement
+    assert not col.sample_is_complete
+    again = build_profile(data).columns["x"]
+    assert isinstance(again, NumericProfile) and again.sample == col.sample  # reproducible
+    # roughly uniform: the sample's mean and spread match the data's
+    assert abs(sample.mean() - finite.mean()) < 0.15 and abs(sample.std() - finite.std()) < 0.1
+
+
+def test_small_reference_keeps_every_finite_value_and_merge_drops_the_sample() -> None:
+    data = pd.DataFrame({"x": [3.0, np.nan, 1.0, np.inf, 2.0]})
+    ref = build_profile(data)
+    col = ref.columns["x"]
+    assert isinstance(col, NumericProfile)
+    assert col.sample == (1.0, 2.0, 3.0) and col.sample_is_complete
+    merged = ref.merge(ref).columns["x"]
+    assert isinstance(merged, NumericProfile) and merged.sample == () and merged.quantiles == ()
+    win = observe(data, ref).columns["x"]
+    assert isinstance(win, NumericProfile) and win.sample == ()  # windows keep no sample
+    none = build_profile(data, sample_size=0).columns["x"]
+    assert isinstance(none, NumericProfile) and none.sample == ()
+
+
+def test_sample_round_trips_and_old_profiles_without_it_load() -> None:
+    prof = build_profile(frame(2_000, 3))
+    data = prof.to_dict()
+    assert len(data["columns"]["x"]["sample"]) == DEFAULT_SAMPLE_SIZE
+    assert DatasetProfile.from_dict(data) == prof
+    del data["columns"]["x"]["sample"], data["columns"]["x"]["quantiles"]
+    old = DatasetProfile.from_dict(data).columns["x"]
+    assert isinstance(old, NumericProfile) and old.sample == () and old.quantiles == ()
+
+
+def test_window_profile_batches_equals_observing_the_concatenation() -> None:
+    ref = build_profile(frame(5_000, 1))
+    batches = [frame(1_000, 2, 0.3), frame(2_500, 3, -0.1), frame(10, 4)]
+    batches[1].loc[0, "k"] = "unseen"
+    merged = window_profile_batches(iter(batches), ref)
+    whole = observe(pd.concat(batches, ignore_index=True), ref)
+    assert merged.rows == whole.rows == 3_510
+    mx, wx = merged.columns["x"], whole.columns["x"]
+    assert isinstance(mx, NumericProfile) and isinstance(wx, NumericProfile)
+    assert (mx.rows, mx.missing, mx.infinite, mx.histogram, mx.sketch) == (
+        wx.rows,
+        wx.missing,
+        wx.infinite,
+        wx.histogram,
+        wx.sketch,
+    )
+    assert mx.moments.count == wx.moments.count and (mx.moments.min, mx.moments.max) == (
+        wx.moments.min,
+        wx.moments.max,
+    )
+    assert np.isclose(mx.moments.mean, wx.moments.mean) and np.isclose(mx.moments.m2, wx.moments.m2)
+    mk, wk = merged.columns["k"], whole.columns["k"]
+    assert isinstance(mk, CategoricalProfile) and isinstance(wk, CategoricalProfile)
+    assert (mk.counts, mk.other, mk.missing, dict(mk.unseen)) == (
+        wk.counts,
+        wk.other,
+        wk.missing,
+        dict(wk.unseen),
+    )
+    assert mk.distinct <= wk.distinct  # merged: a lower bound (documented)
+    empty = window_profile_batches([], ref)
+    assert empty.rows == 0 and empty.columns["x"].rows == 0
+
+
+def test_numeric_values_are_the_finite_values_on_the_profile_scale() -> None:
+    ref = build_profile(
+        pd.DataFrame({"x": [1.0, 2.0], "t": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    )
+    data = pd.DataFrame(
+        {"x": [np.nan, 5.0, np.inf], "t": pd.to_datetime(pd.Series(["2024-01-03", None, None]))}
+    )
+    values = numeric_values(data, ref)
+    assert values["x"].tolist() == [5.0]
+    assert values["t"].tolist() == [pd.Timestamp("2024-01-03").timestamp()]
+    assert numeric_values(pd.DataFrame({"y": [1]}), ref)["x"].size == 0

@@ -35,6 +35,21 @@ class Settings(BaseSettings):
     artifacts_uri: str | None = None
     """Where package files are stored (any fsspec URL); default ``{home}/artifacts``."""
 
+    logs_uri: str | None = None
+    """Where prediction and feedback segments go (any fsspec URL); default ``{home}/logs``."""
+
+    log_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between prediction-log flushes: a killed server loses at most this much."""
+
+    log_queue_rows: int = Field(default=200_000, ge=1)
+    """Prediction-log rows held in memory; beyond that records are dropped (and counted)."""
+
+    alert_webhook_url: str | None = None
+    """Deliver alerts to this URL as signed JSON (Slack-compatible ``text`` field)."""
+
+    alert_webhook_secret: str | None = None
+    """Shared secret for the ``X-Shipyard-Signature`` HMAC-SHA256 header of alert webhooks."""
+
     actor: str = Field(default_factory=_default_actor)
     """Name recorded in the audit log for changes made by this process."""
 
@@ -48,6 +63,9 @@ class Settings(BaseSettings):
 
     def resolved_artifacts_uri(self) -> str:
         return self.artifacts_uri or str((self.home / "artifacts").resolve())
+
+    def resolved_logs_uri(self) -> str:
+        return self.logs_uri or str((self.home / "logs").resolve())
 
     @property
     def cache_dir(self) -> Path:

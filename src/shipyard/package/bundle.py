@@ -28,6 +28,7 @@ from shipyard.package.flavors.hooks import flavor_for, flavor_named
 from shipyard.package.manifest import MANIFEST_FILE, FlavorEntry, Lineage, Manifest, sha256_file
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature, infer_input_signature, infer_output_specs
+from shipyard.stats.cbpe import Calibration
 from shipyard.stats.profile import DEFAULT_BINS, build_profile
 
 EXAMPLE_FILE = "input_example.json"
@@ -74,11 +75,15 @@ def save(
         outputs = sig.outputs
         profiles: dict[str, Any] = {}
         example = None
+        argmax = False
         if X_sample is not None:
             validated = sig.validate(X_sample)
             preds = predictor.predict(validated)
             _check_round_trip(model, X_sample, validated, preds)
             proba = predictor.predict_proba(validated) if predictor.classes is not None else None
+            # only frameworks whose predict is a function of predict_proba; user code may differ
+            if getattr(impl, "predict_derives_from_proba", False):
+                argmax = _predict_is_argmax(preds, proba, predictor.classes)
             if not outputs:
                 outputs = infer_output_specs(preds, classes=predictor.classes, probabilities=proba)
             sig = Signature(kind=sig.kind, columns=sig.columns, tensor=sig.tensor, outputs=outputs)
@@ -106,6 +111,7 @@ def save(
             lineage=lineage
             or capture_lineage(X_sample, dataset_name=dataset_name, dataset_uri=dataset_uri),
             metrics={k: float(v) for k, v in (metrics or {}).items()},
+            predict_is_argmax=argmax,
             params=_plain_params(params or {}),
             tags={str(k): str(v) for k, v in (tags or {}).items()},
             input_example=EXAMPLE_FILE if example is not None else None,
@@ -153,6 +159,17 @@ def _check_round_trip(
         )
 
 
+def _predict_is_argmax(
+    preds: npt.NDArray[Any], proba: npt.NDArray[Any] | None, classes: tuple[Any, ...] | None
+) -> bool:
+    if proba is None or classes is None or proba.ndim != 2 or proba.shape[1] != len(classes):
+        return False
+    derived = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    return bool(
+        np.array_equal(derived.astype(preds.dtype) if preds.dtype != object else derived, preds)
+    )
+
+
 def _profiles(
     validated: pd.DataFrame | npt.NDArray[Any],
     preds: npt.NDArray[Any],
@@ -182,6 +199,11 @@ def _profiles(
         result["inputs"] = build_profile(inputs, bins=bins).to_dict()
     if outputs:
         result["outputs"] = build_profile(pd.DataFrame(outputs), bins=bins).to_dict()
+    if proba is not None and classes is not None and "label" in outputs:
+        # for label-free performance estimation (CBPE); meaningful when the sample is held out
+        labels = outputs["label"]
+        if set(np.unique(labels).tolist()) <= set(classes):
+            result["calibration"] = Calibration.fit(proba, labels, classes).to_dict()
     return result
 
 

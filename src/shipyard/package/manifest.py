@@ -67,6 +67,9 @@ class Manifest(_Frozen):
     metrics: dict[str, float] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
+    predict_is_argmax: bool = False
+    """True when ``predict`` equals the class of highest probability on the sample, so a server can
+    compute probabilities once and derive predictions from them."""
     input_example: str | None = None
     profile: str | None = None
     """File holding the reference profile: ``{"inputs": ..., "outputs": ...}``."""

@@ -75,4 +75,4 @@ class Model:
         if not self.manifest.profile:
             return {}
         data = json.loads((self.directory / self.manifest.profile).read_text())
-        return {key: DatasetProfile.from_dict(value) for key, value in data.items()}
+        return {key: DatasetProfile.from_dict(data[key]) for key in ("inputs", "outputs") if key in data}

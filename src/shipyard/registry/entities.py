@@ -94,3 +94,39 @@ class AuditEvent:
     """Dotted verb, e.g. ``version.create``, ``alias.set``, ``model.delete``."""
     target: str
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value of one monitoring metric over one window of one endpoint."""
+
+    endpoint: str
+    metric: str
+    """Dotted name, e.g. ``drift.score``, ``feature.age.psi``, ``performance.accuracy``."""
+    value: float
+    window_start: dt.datetime
+    window_end: dt.datetime
+    version: int | None = None
+    monitor: str = "default"
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A threshold crossed by a monitor: open while the condition holds, then resolved."""
+
+    id: int
+    endpoint: str
+    rule: str
+    """What crossed, e.g. ``dataset.drift`` or ``latency.p99_ms>500``; one open alert per rule."""
+    severity: str
+    """``warning`` or ``critical``."""
+    status: str
+    """``open`` or ``resolved``."""
+    message: str
+    value: float | None
+    threshold: float | None
+    opened_at: dt.datetime
+    last_seen_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+    monitor: str = "default"

@@ -115,6 +115,13 @@ class RegistryService:
         text = self.blobs.get_bytes(version.manifest_blob).decode()
         return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
 
+    def package_file(self, version: ModelVersion, path: str) -> bytes | None:
+        """One file of a version's package, read from the blob store (digest-checked), or None."""
+        sha = self.manifest(version).files.get(path)
+        if sha is None:
+            return None
+        return self.blobs.get_bytes(f"sha256/{sha[7:9]}/{sha[7:]}")
+
     def fetch(self, version: ModelVersion) -> tuple[Path, Manifest]:
         """A verified local copy of the version's package (cached by digest), and its manifest."""
         target = self.cache_dir / "packages" / version.digest.replace(":", "-")

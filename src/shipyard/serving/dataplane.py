@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.core.errors import ModelFailure, NotFound, ShipyardError, Unavailable
+from shipyard.core.errors import ModelFailure, NotFound, SchemaError, ShipyardError, Unavailable
 from shipyard.registry.service import RegistryService
 from shipyard.serving.batching import AdaptiveBatcher
 from shipyard.serving.endpoint import Endpoint, EndpointSpec
 from shipyard.serving.metrics import ServingMetrics
-from shipyard.serving.runtime import LoadedVersion, Prediction
+from shipyard.serving.runtime import LoadedVersion, ModelInput, Prediction
+from shipyard.telemetry.records import PredictionEvent
 
 log = logging.getLogger("shipyard.serving")
 
@@ -46,9 +47,12 @@ class DataPlane:
         *,
         metrics: ServingMetrics | None = None,
         threads: int = 4,
+        log_sink: Callable[[PredictionEvent], bool] | None = None,
     ) -> None:
         self.registry = registry
         self.metrics = metrics or ServingMetrics()
+        self.log_sink = log_sink
+        """Receives one event per request (never blocks: a full log drops and counts)."""
         self.endpoints: dict[str, Endpoint] = {}
         for spec in specs:
             if spec.name in self.endpoints:
@@ -178,6 +182,7 @@ class DataPlane:
         version: int | None = None,
         want_proba: bool = False,
         pinned: LoadedVersion | None = None,
+        request_id: str = "",
     ) -> InferResult:
         """Validate ``data`` against the served version's signature and predict.
 
@@ -186,15 +191,22 @@ class DataPlane:
         """
         ep = self.endpoint(name)
         batcher = ep.batcher
+        received = time.perf_counter()
         if batcher is not None:
             batcher.arriving += 1  # tells a filling batch that one more request is on its way
         try:
             loaded = pinned or self.serving(name, version)
-            validated = loaded.model.validate(data)
+            try:
+                validated = loaded.model.validate(data)
+            except SchemaError as exc:
+                self._log(name, request_id, loaded, received, "invalid", error=str(exc))
+                raise
         finally:
             if batcher is not None:
                 batcher.arriving -= 1
         rows = len(validated)
+        # the log keeps probabilities for drift and label-free estimates even when not asked for
+        want_proba = want_proba or (self.log_sink is not None and loaded.has_proba)
         started = time.perf_counter()
         try:
             if batcher is not None:
@@ -224,4 +236,38 @@ class DataPlane:
         self.metrics.inference_seconds.labels(*labels).observe(inference)
         if batcher is None:
             self.metrics.batch_rows.labels(name).observe(rows)
+        self._log(name, request_id, loaded, received, "ok", inputs=validated, prediction=prediction)
         return InferResult(name, loaded, prediction, rows, queued, inference)
+
+    def _log(
+        self,
+        name: str,
+        request_id: str,
+        loaded: LoadedVersion,
+        received: float,
+        status: str,
+        *,
+        inputs: ModelInput | None = None,
+        prediction: Prediction | None = None,
+        error: str | None = None,
+        route: str = "primary",
+    ) -> None:
+        if self.log_sink is None:
+            return
+        self.log_sink(
+            PredictionEvent(
+                request_id=request_id,
+                ts=time.time(),
+                endpoint=name,
+                model=loaded.version.name,
+                version=loaded.number,
+                route=route,
+                status=status,
+                latency_ms=(time.perf_counter() - received) * 1000,
+                inputs=inputs,
+                predictions=None if prediction is None else prediction.predictions,
+                probabilities=None if prediction is None else prediction.probabilities,
+                classes=loaded.model.classes,
+                error=error,
+            )
+        )

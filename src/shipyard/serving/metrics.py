@@ -93,6 +93,11 @@ class ServingMetrics:
             ["endpoint"],
             registry=r,
         )
+        self.log_dropped = Counter(
+            "shipyard_log_dropped_rows",
+            "Prediction-log rows dropped because the log queue was full.",
+            registry=r,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures",
             "Versions that failed to load or warm.",

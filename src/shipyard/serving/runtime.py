@@ -37,6 +37,8 @@ class LoadedVersion:
         self.load_seconds = load_seconds
         self.loaded_at = time.time()
         self.has_proba = model.classes is not None
+        self._argmax = model.manifest.predict_is_argmax and model.classes is not None
+        self._classes = np.asarray(model.classes) if model.classes is not None else None
 
     @property
     def number(self) -> int:
@@ -45,6 +47,10 @@ class LoadedVersion:
     def predict(self, data: ModelInput, want_proba: bool) -> Prediction:
         """Predict on already-validated input."""
         predictor = self.model.predictor
+        if want_proba and self._argmax and self._classes is not None:
+            # predict == argmax(proba) was checked at packaging: one model call instead of two
+            both = np.asarray(predictor.predict_proba(data))
+            return Prediction(self._classes[both.argmax(axis=1)], both)
         preds = np.asarray(predictor.predict(data))
         proba = predictor.predict_proba(data) if want_proba and self.has_proba else None
         return Prediction(preds, None if proba is None else np.asarray(proba))

@@ -6,7 +6,9 @@ from shipyard.stats.profile import (
     DatasetProfile,
     NumericProfile,
     build_profile,
+    numeric_values,
     observe,
+    window_profile_batches,
 )
 
 __all__ = [
@@ -15,5 +17,7 @@ __all__ = [
     "DatasetProfile",
     "NumericProfile",
     "build_profile",
+    "numeric_values",
     "observe",
+    "window_profile_batches",
 ]

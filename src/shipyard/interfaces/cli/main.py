@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
+from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
 from shipyard.interfaces.cli.output import console, emit, err_console
@@ -27,6 +28,10 @@ app.add_typer(registry_cmds.versions_app, name="versions")
 app.add_typer(registry_cmds.alias_app, name="alias")
 app.add_typer(registry_cmds.tag_app, name="tag")
 app.add_typer(db_app, name="db")
+app.add_typer(monitoring_cmds.logs_app, name="logs")
+app.add_typer(monitoring_cmds.feedback_app, name="feedback")
+app.add_typer(monitoring_cmds.monitor_app, name="monitor")
+app.add_typer(monitoring_cmds.alerts_app, name="alerts")
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)

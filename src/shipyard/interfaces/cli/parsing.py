@@ -21,6 +21,17 @@ def parse_tags(items: list[str] | None, option: str = "--tag") -> dict[str, str]
     return tags
 
 
+def parse_duration(text: str, option: str) -> dt.timedelta:
+    """A duration such as ``90s``, ``15m``, ``1h``, ``2d``, ``1w``."""
+    match = _RELATIVE.match(text.strip())
+    if not match:
+        raise InvalidArgument(f"{option} {text!r}: expected a duration such as 15m, 1h, 2d")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise InvalidArgument(f"{option} {text!r}: must be longer than zero")
+    return dt.timedelta(seconds=seconds)
+
+
 def parse_time(text: str, option: str) -> dt.datetime:
     """An ISO 8601 time, or a duration ago: ``90s``, ``15m``, ``1h``, ``2d``, ``1w``."""
     match = _RELATIVE.match(text.strip())

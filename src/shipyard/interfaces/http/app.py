@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.app import Services
-from shipyard.interfaces.http import admin, mlflow, native, v2
+from shipyard.interfaces.http import admin, feedback, mlflow, native, v2
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import json_response
@@ -32,11 +32,25 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 def create_app(services: Services, config: ServeConfig) -> Starlette:
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
+    writer = services.log_writer() if config.log_predictions else None
+    if writer is not None:
+        writer.on_drop = metrics.log_dropped.inc
     dataplane = DataPlane(
-        services.registry, config.specs(), metrics=metrics, threads=config.predict_threads
+        services.registry,
+        config.specs(),
+        metrics=metrics,
+        threads=config.predict_threads,
+        log_sink=writer.submit if writer is not None else None,
     )
     follower = RegistryFollower(dataplane, interval=config.poll_interval)
-    state = ServerState(config=config, dataplane=dataplane, follower=follower, metrics=metrics)
+    state = ServerState(
+        config=config,
+        dataplane=dataplane,
+        follower=follower,
+        metrics=metrics,
+        feedback=services.feedback if writer is not None else None,
+        flush_log=writer.flush if writer is not None else None,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -46,10 +60,12 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         finally:
             follower.stop()
             await dataplane.close()
+            if writer is not None:
+                writer.close()  # flushes what is queued
             services.close()
 
     app = Starlette(
-        routes=[*v2.routes, *mlflow.routes, *native.routes, *admin.routes()],
+        routes=[*v2.routes, *mlflow.routes, *native.routes, *feedback.routes, *admin.routes()],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )

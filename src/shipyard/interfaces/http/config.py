@@ -35,6 +35,8 @@ class ServeConfig(BaseModel):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     poll_interval: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
     predict_threads: int = Field(default=4, ge=1)
+    log_predictions: bool = True
+    """Write every prediction to the prediction log (for monitoring)."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from shipyard._version import __version__
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.http.bodies import read_body
+from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.responses import model_headers, prediction_route
 from shipyard.interfaces.http.state import ServerState, server_state
 from shipyard.serving.codecs import mlflow
@@ -31,7 +32,7 @@ async def _invocations(
     data, params = mlflow.decode(body, request.headers.get("content-type"))
     if params:
         log.debug("ignoring MLflow params %s: Shipyard models take no inference parameters", params)
-    result = await state.dataplane.infer(name, data)
+    result = await state.dataplane.infer(name, data, request_id=request_id(request.scope))
     return (
         Response(
             mlflow.encode(result.prediction.predictions),

@@ -18,14 +18,15 @@ async def _predict(request: Request, state: ServerState, name: str) -> tuple[Res
     body = await read_body(request, state.config.max_body_bytes)
     data = native.decode(body)
     proba = request.query_params.get("probabilities", "true").lower() not in ("0", "false", "no")
-    result = await state.dataplane.infer(name, data, want_proba=proba)
+    rid = request_id(request.scope)
+    result = await state.dataplane.infer(name, data, want_proba=proba, request_id=rid)
     pred = result.prediction
     out = native.encode(
         model=name,
         version=result.version,
-        request_id=request_id(request.scope),
+        request_id=rid,
         predictions=pred.predictions,
-        probabilities=pred.probabilities,
+        probabilities=pred.probabilities if proba else None,
         classes=result.loaded.model.classes,
     )
     return Response(out, media_type="application/json", headers=model_headers(result)), result

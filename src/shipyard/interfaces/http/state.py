@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from shipyard.interfaces.http.config import ServeConfig
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
 from shipyard.serving.metrics import ServingMetrics
+from shipyard.telemetry.feedback import FeedbackLog
 
 
 @dataclass
@@ -18,6 +20,8 @@ class ServerState:
     dataplane: DataPlane
     follower: RegistryFollower
     metrics: ServingMetrics
+    feedback: FeedbackLog | None = None
+    flush_log: Callable[[], object] | None = None
 
     def default_endpoint(self) -> str | None:
         """The endpoint of routes without a model name (MLflow's /invocations): the only one."""

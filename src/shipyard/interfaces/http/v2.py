@@ -86,13 +86,15 @@ async def _infer(request: Request, state: ServerState, name: str) -> tuple[Respo
     loaded = state.dataplane.serving(name, _version(request))
     data = v2.tensors_to_input(loaded.model.signature, req.inputs)
     want_proba = req.outputs is None or any(o.name == "probabilities" for o in req.outputs)
-    result = await state.dataplane.infer(name, data, want_proba=want_proba, pinned=loaded)
+    result = await state.dataplane.infer(
+        name, data, want_proba=want_proba, pinned=loaded, request_id=request_id(request.scope)
+    )
     pred = result.prediction
     out, header_length = v2.encode_response(
         model_name=name,
         model_version=str(result.version),
         request_id=req.id,
-        outputs=v2.output_tensors(pred.predictions, pred.probabilities),
+        outputs=v2.output_tensors(pred.predictions, pred.probabilities if want_proba else None),
         request=req,
     )
     headers = model_headers(result)

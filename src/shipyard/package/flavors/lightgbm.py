@@ -75,6 +75,8 @@ class LightGBMPredictor:
 
 class LightGBMFlavor:
     name = "lightgbm"
+    predict_derives_from_proba = True
+    """Classifiers predict the class of highest probability: a server may call predict_proba once."""
 
     def accepts(self, model: object) -> bool:
         return any(m == "lightgbm" or m.startswith("lightgbm.") for m in mro_modules(model))

@@ -59,6 +59,8 @@ class SklearnPredictor:
 
 class SklearnFlavor:
     name = "sklearn"
+    predict_derives_from_proba = True
+    """Classifiers predict the class of highest probability: a server may call predict_proba once."""
 
     def accepts(self, model: object) -> bool:
         return any(m.startswith("sklearn.") for m in mro_modules(model))

@@ -69,6 +69,8 @@ class XGBoostPredictor:
 
 class XGBoostFlavor:
     name = "xgboost"
+    predict_derives_from_proba = True
+    """Classifiers predict the class of highest probability: a server may call predict_proba once."""
 
     def accepts(self, model: object) -> bool:
         return any(m == "xgboost" or m.startswith("xgboost.") for m in mro_modules(model))

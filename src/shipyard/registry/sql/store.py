@@ -125,7 +125,8 @@ class SqlRegistryStore:
     # -- transactions -------------------------------------------------------------------------------
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Connection]:
+        """A read transaction."""
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
@@ -133,7 +134,8 @@ class SqlRegistryStore:
             raise Unavailable(f"registry database error: {exc.orig}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE)."""
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(shipyard_write=True)
@@ -143,7 +145,7 @@ class SqlRegistryStore:
             raise Unavailable(f"registry database error: {exc.orig}") from exc
 
     @staticmethod
-    def _audit(
+    def audit(
         conn: Connection, actor: str, action: str, target: str, details: Mapping[str, Any], at: int
     ) -> None:
         conn.execute(
@@ -188,7 +190,7 @@ class SqlRegistryStore:
         )
 
     def get_model(self, name: str) -> RegisteredModel:
-        with self._read() as conn:
+        with self.read() as conn:
             return self._model(conn, self._model_row(conn, name))
 
     def list_models(
@@ -207,23 +209,23 @@ class SqlRegistryStore:
                 )
                 .exists()
             )
-        with self._read() as conn:
+        with self.read() as conn:
             return [self._model(conn, row) for row in conn.execute(query).all()]
 
     def set_model_description(self, name: str, description: str, *, actor: str) -> None:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             self._model_row(conn, name)
             conn.execute(
                 update(registered_models)
                 .where(registered_models.c.name == name)
                 .values(description=description, updated_at=at)
             )
-            self._audit(conn, actor, "model.describe", name, {"description": description}, at)
+            self.audit(conn, actor, "model.describe", name, {"description": description}, at)
 
     def delete_model(self, name: str, *, actor: str) -> None:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             self._model_row(conn, name)
             held = conn.execute(
                 select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name)
@@ -240,13 +242,13 @@ class SqlRegistryStore:
             conn.execute(delete(model_versions).where(model_versions.c.name == name))
             conn.execute(delete(model_tags).where(model_tags.c.name == name))
             conn.execute(delete(registered_models).where(registered_models.c.name == name))
-            self._audit(conn, actor, "model.delete", name, {"versions": count}, at)
+            self.audit(conn, actor, "model.delete", name, {"versions": count}, at)
 
     # -- versions -----------------------------------------------------------------------------------
 
     def create_version(self, name: str, new: NewVersion, *, actor: str) -> ModelVersion:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(
                 _insert(conn)(registered_models)
                 .values(name=name, description="", next_version=1, created_at=at, updated_at=at)
@@ -284,7 +286,7 @@ class SqlRegistryStore:
                         for k, v in new.tags.items()
                     ],
                 )
-            self._audit(
+            self.audit(
                 conn,
                 actor,
                 "version.create",
@@ -339,11 +341,11 @@ class SqlRegistryStore:
         )
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self._read() as conn:
+        with self.read() as conn:
             return self._version(conn, self._version_row(conn, name, version))
 
     def latest_version(self, name: str) -> ModelVersion:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 select(model_versions)
                 .where(model_versions.c.name == name)
@@ -383,7 +385,7 @@ class SqlRegistryStore:
                 )
                 .exists()
             )
-        with self._read() as conn:
+        with self.read() as conn:
             if name is not None:
                 self._model_row(conn, name)
             return [self._version(conn, row) for row in conn.execute(query).all()]
@@ -392,14 +394,14 @@ class SqlRegistryStore:
         self, name: str, version: int, description: str, *, actor: str
     ) -> None:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             self._version_row(conn, name, version)
             conn.execute(
                 update(model_versions)
                 .where(model_versions.c.name == name, model_versions.c.version == version)
                 .values(description=description)
             )
-            self._audit(
+            self.audit(
                 conn,
                 actor,
                 "version.describe",
@@ -410,7 +412,7 @@ class SqlRegistryStore:
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             self._version_row(conn, name, version)
             held = (
                 conn.execute(
@@ -436,7 +438,7 @@ class SqlRegistryStore:
                     model_versions.c.name == name, model_versions.c.version == version
                 )
             )
-            self._audit(conn, actor, "version.delete", f"{name}/{version}", {}, at)
+            self.audit(conn, actor, "version.delete", f"{name}/{version}", {}, at)
 
     # -- tags ---------------------------------------------------------------------------------------
 
@@ -444,7 +446,7 @@ class SqlRegistryStore:
         if not key:
             raise InvalidArgument("tag key must not be empty")
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             if version is None:
                 self._model_row(conn, name)
                 keys: dict[str, str | int] = {"name": name, "key": key}
@@ -459,11 +461,11 @@ class SqlRegistryStore:
             conn.execute(
                 stmt.on_conflict_do_update(index_elements=list(keys), set_={"value": value})
             )
-            self._audit(conn, actor, "tag.set", target, {"key": key, "value": value}, at)
+            self.audit(conn, actor, "tag.set", target, {"key": key, "value": value}, at)
 
     def delete_tag(self, name: str, version: int | None, key: str, *, actor: str) -> None:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             if version is None:
                 self._model_row(conn, name)
                 result = conn.execute(
@@ -482,7 +484,7 @@ class SqlRegistryStore:
                 target = f"{name}/{version}"
             if result.rowcount == 0:
                 raise NotFound(f"{target} has no tag {key!r}")
-            self._audit(conn, actor, "tag.delete", target, {"key": key}, at)
+            self.audit(conn, actor, "tag.delete", target, {"key": key}, at)
 
     # -- aliases ------------------------------------------------------------------------------------
 
@@ -490,7 +492,7 @@ class SqlRegistryStore:
         self, name: str, alias: str, version: int, *, actor: str, reason: str = ""
     ) -> AliasEvent:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             self._version_row(conn, name, version)
             previous = conn.execute(
                 select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
@@ -508,7 +510,7 @@ class SqlRegistryStore:
 
     def delete_alias(self, name: str, alias: str, *, actor: str, reason: str = "") -> AliasEvent:
         at = now_us()
-        with self._write() as conn:
+        with self.write() as conn:
             previous = conn.execute(
                 select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
             ).scalar()
@@ -543,7 +545,7 @@ class SqlRegistryStore:
             .returning(alias_events.c.id)
         ).scalar_one()
         action = "alias.set" if version is not None else "alias.delete"
-        self._audit(
+        self.audit(
             conn,
             actor,
             action,
@@ -563,7 +565,7 @@ class SqlRegistryStore:
         )
 
     def get_alias(self, name: str, alias: str) -> Alias:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 select(aliases).where(aliases.c.name == name, aliases.c.alias == alias)
             ).first()
@@ -579,7 +581,7 @@ class SqlRegistryStore:
         )
 
     def list_aliases(self, name: str) -> list[Alias]:
-        with self._read() as conn:
+        with self.read() as conn:
             self._model_row(conn, name)
             rows = conn.execute(
                 select(aliases).where(aliases.c.name == name).order_by(aliases.c.alias)
@@ -609,7 +611,7 @@ class SqlRegistryStore:
         )
 
     def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 select(alias_events)
                 .where(alias_events.c.name == name, alias_events.c.alias == alias)
@@ -620,7 +622,7 @@ class SqlRegistryStore:
         return [self._event(r) for r in rows]
 
     def alias_at(self, name: str, alias: str, at: dt.datetime) -> int | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 select(alias_events.c.to_version)
                 .where(
@@ -659,7 +661,7 @@ class SqlRegistryStore:
                 | audit_events.c.target.startswith(target + "/", autoescape=True)
                 | audit_events.c.target.startswith(target + "@", autoescape=True)
             )
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(query).all()
         return [
             AuditEvent(
@@ -674,7 +676,7 @@ class SqlRegistryStore:
         ]
 
     def revision(self) -> int:
-        with self._read() as conn:
+        with self.read() as conn:
             return int(
                 conn.execute(select(func.coalesce(func.max(audit_events.c.id), 0))).scalar_one()
             )

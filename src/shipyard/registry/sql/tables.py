@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -117,4 +118,41 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_target", "target"),
+)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("endpoint", String(128), nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("metric", String(256), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("value", Float, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_metric_points_endpoint_metric_end", "endpoint", "metric", "window_end"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("endpoint", String(128), nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("rule", String(256), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Index("ix_alerts_endpoint_status", "endpoint", "status"),
 )

@@ -1,0 +1,249 @@
+"""Ground truth: labels that arrive after the predictions, joined by request id.
+
+A label is sent as ``(request_id, label)``: a scalar for a 1-row request, or a list of N labels in
+row order for an N-row request. Every item is checked against the prediction log: ids never logged
+are reported in ``FeedbackResult.unknown_ids``, lists of the wrong length in ``mismatched``, labels
+that are missing or cannot be encoded in ``invalid``. Nothing is dropped silently.
+
+Accepted labels are appended as one Parquet segment
+``{root}/feedback/date={YYYY-MM-DD}/part-{time_ns}-{pid}-{seq}.parquet`` (the UTC day of arrival;
+same write-then-publish protocol as the prediction log) with columns ``request_id`` (string),
+``row`` (int32), ``label`` (string: the JSON text of the value, so ints, floats, strings and bools
+all fit one column) and ``ts`` (timestamp[us, UTC]).
+
+Upserts are resolved when reading (``LogReader.with_labels``): the latest ``ts`` wins, ties broken
+by segment name (write order) then position in the segment. Writes stay append-only, and sending a
+label again for the same (request_id, row) corrects it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shipyard.core.errors import InvalidArgument, NotFound
+from shipyard.telemetry._storage import FEEDBACK, SegmentStore, date_dir
+from shipyard.telemetry.reader import LogReader
+
+FEEDBACK_COMPRESSION = "zstd"  # small, rare writes: favour size
+
+
+@dataclass
+class FeedbackResult:
+    """What happened to one batch of labels."""
+
+    accepted: int = 0  # label rows written
+    unknown_ids: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, int, int]] = field(default_factory=list)  # (id, expected, got)
+    invalid: list[str] = field(default_factory=list)  # ids whose label is missing/unencodable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "unknown_ids": list(self.unknown_ids),
+            "mismatched": [list(m) for m in self.mismatched],
+            "invalid": list(self.invalid),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def encode_label(value: Any) -> str:
+    """The JSON text of one label; raises ValueError for a missing or unencodable one."""
+    if _missing(value):
+        raise ValueError("missing label")
+    try:
+        return json.dumps(value, default=_plain, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _as_list(label: Any) -> list[Any] | None:
+    if isinstance(label, list | tuple):
+        return list(label)
+    if isinstance(label, np.ndarray) and label.ndim > 0:
+        return list(label)
+    if isinstance(label, pd.Series):
+        return label.tolist()
+    return None
+
+
+class FeedbackLog:
+    """Append labels for logged predictions; see the module doc for the checks and the layout."""
+
+    def __init__(
+        self, root: str, reader: LogReader, *, storage_options: dict[str, Any] | None = None
+    ) -> None:
+        self.store = SegmentStore(root, storage_options)
+        self.reader = reader
+
+    def append(
+        self, items: Sequence[tuple[str, object]], *, ts: float | None = None
+    ) -> FeedbackResult:
+        """Record labels given as (request_id, label) pairs; returns what was accepted."""
+        pairs: list[tuple[str, object]] = []
+        for item in items:
+            if not isinstance(item, tuple | list) or len(item) != 2:
+                raise InvalidArgument(f"a feedback item is (request_id, label), got {item!r}")
+            pairs.append((str(item[0]), item[1]))
+        known = self.reader.request_rows([rid for rid, _ in pairs])
+        result = FeedbackResult()
+        ids: list[str] = []
+        rows: list[int] = []
+        labels: list[str] = []
+        for rid, label in pairs:
+            expected = known.get(rid)
+            if expected is None:
+                _note(result.unknown_ids, rid)
+                continue
+            values = _as_list(label)
+            if values is None:
+                values = [label]
+            if len(values) != expected:
+                result.mismatched.append((rid, expected, len(values)))
+                continue
+            try:
+                encoded = [encode_label(v) for v in values]
+            except ValueError:
+                _note(result.invalid, rid)
+                continue
+            ids.extend([rid] * expected)
+            rows.extend(range(expected))
+            labels.extend(encoded)
+        result.accepted = self._write(ids, rows, labels, ts)
+        return result
+
+    def append_rows(
+        self, items: Sequence[tuple[str, int, object]], *, ts: float | None = None
+    ) -> FeedbackResult:
+        """Record labels of single rows, given as (request_id, row, label) triples."""
+        known = self.reader.request_rows([str(rid) for rid, _, _ in items])
+        result = FeedbackResult()
+        ids: list[str] = []
+        rows: list[int] = []
+        labels: list[str] = []
+        beyond: dict[str, int] = {}
+        for rid_, row_, label in items:
+            rid, row = str(rid_), int(row_)
+            expected = known.get(rid)
+            if expected is None:
+                _note(result.unknown_ids, rid)
+            elif not 0 <= row < expected:
+                beyond[rid] = max(beyond.get(rid, 0), row + 1)
+            else:
+                try:
+                    labels.append(encode_label(label))
+                except ValueError:
+                    _note(result.invalid, rid)
+                    continue
+                ids.append(rid)
+                rows.append(row)
+        result.mismatched = [(rid, known[rid], got) for rid, got in beyond.items()]
+        result.accepted = self._write(ids, rows, labels, ts)
+        return result
+
+    def ingest_file(
+        self,
+        path: str | Path,
+        id_column: str = "request_id",
+        label_column: str = "label",
+        *,
+        ts: float | None = None,
+    ) -> FeedbackResult:
+        """Load labels from a CSV or Parquet file.
+
+        With a ``row`` column each line labels one row of a request. Without it, an id on one
+        line takes a scalar label (a 1-row request) and an id on several lines takes their labels,
+        in file order, as the list for its rows.
+        """
+        frame = _read_table(path, id_column)
+        for name in (id_column, label_column):
+            if name not in frame.column_names:
+                raise InvalidArgument(f"{path}: no column {name!r} (found {frame.column_names})")
+        raw_ids = frame.column(id_column).to_pylist()
+        if any(v is None for v in raw_ids):
+            raise InvalidArgument(f"{path}: {id_column!r} has empty values")
+        ids = [str(v) for v in raw_ids]
+        labels = frame.column(label_column).to_pylist()
+        if "row" in frame.column_names and label_column != "row" and id_column != "row":
+            row_values = frame.column("row").to_pylist()
+            if any(v is None for v in row_values):
+                raise InvalidArgument(f"{path}: 'row' has empty values")
+            return self.append_rows(
+                [(rid, int(r), lab) for rid, r, lab in zip(ids, row_values, labels, strict=True)],
+                ts=ts,
+            )
+        grouped: dict[str, list[Any]] = {}
+        for rid, lab in zip(ids, labels, strict=True):
+            grouped.setdefault(str(rid), []).append(lab)
+        items = [(rid, labs[0] if len(labs) == 1 else labs) for rid, labs in grouped.items()]
+        return self.append(items, ts=ts)
+
+    def _write(self, ids: list[str], rows: list[int], labels: list[str], ts: float | None) -> int:
+        if not ids:
+            return 0
+        when = time.time() if ts is None else float(ts)
+        stamp = datetime.fromtimestamp(when, UTC)
+        table = pa.table(
+            {
+                "request_id": pa.array(ids, pa.string()),
+                "row": pa.array(rows, pa.int32()),
+                "label": pa.array(labels, pa.string()),
+                "ts": pa.array([round(when * 1e6)] * len(ids), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        self.store.publish(
+            (FEEDBACK, date_dir(stamp.date())), table, compression=FEEDBACK_COMPRESSION
+        )
+        return len(ids)
+
+
+def _note(target: list[str], rid: str) -> None:
+    if rid not in target:
+        target.append(rid)
+
+
+def _read_table(path: str | Path, id_column: str) -> pa.Table:
+    name = str(path)
+    suffix = name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    try:
+        if suffix in ("parquet", "pq"):
+            return pq.read_table(name)
+        if suffix in ("csv", "tsv", "txt"):
+            frame = pd.read_csv(
+                name,
+                sep="\t" if suffix == "tsv" else ",",
+                dtype={id_column: "string"},
+                dtype_backend="numpy_nullable",
+                keep_default_na=True,
+            )
+            return pa.Table.from_pandas(frame, preserve_index=False)
+    except FileNotFoundError as exc:
+        raise NotFound(f"no feedback file at {name}") from exc
+    raise InvalidArgument(f"{name}: feedback files are .csv, .tsv or .parquet")
+
+
+__all__ = ["FeedbackLog", "FeedbackResult", "encode_label"]

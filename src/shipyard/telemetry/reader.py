@@ -1,0 +1,387 @@
+"""Query the prediction and feedback log with DuckDB.
+
+A ``LogReader`` owns one in-memory DuckDB database (each call runs on its own cursor, so one reader
+can serve several threads). For non-local roots the fsspec filesystem is registered with DuckDB.
+
+Every query lists the published segments first, keeping only the relevant partitions
+(``endpoint=`` and the ``date=`` days covering ``[since, until)``) and only ``part-*.parquet``
+names, then reads that explicit list with ``read_parquet(..., union_by_name=true,
+hive_partitioning=true)``: segments with different input columns read as one table (missing columns
+are null), in-flight ``.tmp-`` files are never seen, and an empty window gives an empty frame with
+the base columns instead of an error. User values always reach SQL as bound parameters; the only
+text spliced into SQL is column names that were read from the files' own schema.
+
+Time windows are half-open, ``since <= ts < until``; naive datetimes are taken as UTC.
+Labels: the latest label per (request_id, row) wins (by label ``ts``, then by segment name, which
+sorts by write time, then by position in the segment), so feedback can be re-sent to correct it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, overload
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from shipyard.core.errors import InvalidArgument, Unavailable
+from shipyard.telemetry._storage import FEEDBACK, PREDICTIONS, SegmentStore
+from shipyard.telemetry._summary import summary_dict, summary_sql
+from shipyard.telemetry.records import BASE_SCHEMA
+
+_PRED_OPTIONS = (
+    "union_by_name=true, hive_partitioning=true, hive_types={'endpoint': 'VARCHAR', 'date': 'DATE'}"
+)
+_FEEDBACK_OPTIONS = (
+    "union_by_name=true, hive_partitioning=true, hive_types={'date': 'DATE'}, "
+    "filename=true, file_row_number=true"
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _empty_frame(extra: Sequence[tuple[str, pa.DataType]] = ()) -> pd.DataFrame:
+    frame: pd.DataFrame = pa.schema([*BASE_SCHEMA, *extra]).empty_table().to_pandas()
+    return frame
+
+
+class LogReader:
+    """Read windows, batches, joins and summaries of the prediction log under ``root``."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.store = SegmentStore(root, storage_options)
+        self._db = duckdb.connect(":memory:")
+        self._db.execute("SET GLOBAL TimeZone = 'UTC'")
+        if not self.store.local:
+            self._db.register_filesystem(self.store.fs)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._db.cursor()
+
+    # -- file selection -------------------------------------------------------------------------
+
+    def _files(
+        self, endpoint: str | None, since: datetime | None, until: datetime | None
+    ) -> list[str]:
+        first = since.date() if since is not None else None
+        last: date | None = None
+        if until is not None:
+            last = (until - timedelta(microseconds=1)).date()
+        try:
+            return self.store.segments(
+                PREDICTIONS, endpoint=endpoint, first_day=first, last_day=last
+            )
+        except OSError as exc:
+            raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
+
+    def _window(
+        self,
+        endpoint: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        route: str | None,
+    ) -> tuple[list[str], str, dict[str, Any]] | None:
+        """(files, SQL of the filtered rows, parameters), or None when no segment matches."""
+        since, until = _utc(since), _utc(until)
+        if since is not None and until is not None and until <= since:
+            raise InvalidArgument(f"empty time window: until ({until}) <= since ({since})")
+        files = self._files(endpoint, since, until)
+        if not files:
+            return None
+        params: dict[str, Any] = {"files": files}
+        where = []
+        if since is not None:
+            where.append("ts >= $since")
+            params["since"] = since
+        if until is not None:
+            where.append("ts < $until")
+            params["until"] = until
+        if route is not None:
+            where.append("route = $route")
+            params["route"] = route
+        sql = f"SELECT * EXCLUDE (date) FROM read_parquet($files, {_PRED_OPTIONS})"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return files, sql, params
+
+    def _select_list(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        sql: str,
+        params: dict[str, Any],
+        columns: list[str] | None,
+    ) -> tuple[str, list[str]]:
+        """A select list of the requested columns present in the window, and the missing ones."""
+        if columns is None:
+            return "*", []
+        present = set(cur.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params).columns)
+        missing = [c for c in columns if c not in present]
+        chosen = [c for c in columns if c in present]
+        return (", ".join(_quote(c) for c in chosen) or "NULL AS __none"), missing
+
+    # -- predictions ----------------------------------------------------------------------------
+
+    def predictions(
+        self,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        route: str | None = None,
+        limit: int | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of the window (oldest first; the newest ``limit`` rows, newest first, with limit).
+
+        ``columns`` picks columns; a requested column absent from the window comes back null.
+        """
+        if limit is not None and limit < 0:
+            raise InvalidArgument("limit must be >= 0")
+        window = self._window(endpoint, since, until, route)
+        if window is None:
+            frame = _empty_frame()
+            return frame if columns is None else frame.reindex(columns=columns)
+        _, sql, params = window
+        cur = self._cursor()
+        try:
+            select, missing = self._select_list(cur, sql, params, columns)
+            order = 'ts DESC, request_id, "row"' if limit is not None else 'ts, request_id, "row"'
+            query = f"SELECT {select} FROM ({sql}) ORDER BY {order}"
+            if limit is not None:
+                query += " LIMIT $limit"
+                params = {**params, "limit": limit}
+            frame = cur.execute(query, params).df()
+        finally:
+            cur.close()
+        if columns is not None:
+            for name in missing:
+                frame[name] = None
+            frame = frame[columns]
+        return frame
+
+    def batches(
+        self,
+        endpoint: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        *,
+        batch_rows: int = 100_000,
+        route: str | None = "primary",
+        columns: list[str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the window as Arrow record batches of at most ``batch_rows`` rows (unordered)."""
+        if batch_rows <= 0:
+            raise InvalidArgument("batch_rows must be positive")
+        window = self._window(endpoint, since, until, route)
+        if window is None:
+            return
+        _, sql, params = window
+        cur = self._cursor()
+        try:
+            select, missing = self._select_list(cur, sql, params, columns)
+            reader = cur.sql(f"SELECT {select} FROM ({sql})", params=params).to_arrow_reader(
+                batch_size=batch_rows
+            )
+            try:
+                for batch in reader:
+                    if batch.num_rows > batch_rows:  # never expected; keep the promise anyway
+                        for start in range(0, batch.num_rows, batch_rows):
+                            yield _with_missing(batch.slice(start, batch_rows), columns, missing)
+                    elif batch.num_rows:
+                        yield _with_missing(batch, columns, missing)
+            finally:
+                reader.close()
+        finally:
+            cur.close()
+
+    def count(
+        self,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        route: str | None = None,
+    ) -> int:
+        """Number of logged rows (predicted rows, not requests) in the window."""
+        window = self._window(endpoint, since, until, route)
+        if window is None:
+            return 0
+        _, sql, params = window
+        cur = self._cursor()
+        try:
+            row = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
+        finally:
+            cur.close()
+        return int(row[0]) if row else 0
+
+    # -- labels ---------------------------------------------------------------------------------
+
+    def feedback_files(self) -> list[str]:
+        try:
+            return self.store.segments(FEEDBACK)
+        except OSError as exc:
+            raise Unavailable(f"feedback log {self.store.url} unreachable: {exc}") from exc
+
+    def with_labels(
+        self,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        route: str | None = None,
+    ) -> pd.DataFrame:
+        """Predictions of the window left-joined with the latest label of each (request_id, row).
+
+        Adds ``label`` (the JSON text of the label, null when none arrived) and ``label_ts``.
+        """
+        extra = [("label", pa.string()), ("label_ts", pa.timestamp("us", tz="UTC"))]
+        window = self._window(endpoint, since, until, route)
+        if window is None:
+            return _empty_frame(extra)
+        _, sql, params = window
+        feedback = self.feedback_files()
+        if feedback:
+            labels = (
+                'SELECT request_id, "row", label, ts AS label_ts FROM ('
+                ' SELECT request_id, "row", label, ts, row_number() OVER ('
+                '  PARTITION BY request_id, "row"'
+                "  ORDER BY ts DESC, parse_filename(filename) DESC, file_row_number DESC) AS rn"
+                f" FROM read_parquet($feedback, {_FEEDBACK_OPTIONS})"
+                " WHERE request_id IN (SELECT request_id FROM p)"
+                ") WHERE rn = 1"
+            )
+            params = {**params, "feedback": feedback}
+        else:
+            labels = (
+                'SELECT NULL::VARCHAR AS request_id, NULL::INTEGER AS "row", '
+                "NULL::VARCHAR AS label, NULL::TIMESTAMPTZ AS label_ts WHERE false"
+            )
+        query = (
+            f"WITH p AS ({sql}), f AS ({labels}) "
+            "SELECT p.*, f.label, f.label_ts FROM p LEFT JOIN f "
+            'ON p.request_id = f.request_id AND p."row" = f."row" '
+            'ORDER BY p.ts, p.request_id, p."row"'
+        )
+        cur = self._cursor()
+        try:
+            return cur.execute(query, params).df()
+        finally:
+            cur.close()
+
+    def request_rows(
+        self, ids: Sequence[str], *, endpoint: str | None = None, since: datetime | None = None
+    ) -> dict[str, int]:
+        """Row count of each known request id (ids never logged are absent from the result).
+
+        Scans the request ids of the whole log unless ``endpoint``/``since`` narrow it.
+        """
+        wanted = sorted({str(i) for i in ids})
+        if not wanted:
+            return {}
+        window = self._window(endpoint, since, None, None)
+        if window is None:
+            return {}
+        _, sql, params = window
+        query = (
+            f'SELECT request_id, max("row") + 1 FROM ({sql}) '
+            "WHERE request_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY request_id"
+        )
+        cur = self._cursor()
+        try:
+            found = cur.execute(query, {**params, "ids": wanted}).fetchall()
+        finally:
+            cur.close()
+        return {str(rid): int(rows) for rid, rows in found}
+
+    # -- computational metrics ------------------------------------------------------------------
+
+    @overload
+    def summary(
+        self,
+        endpoint: str | None = ...,
+        since: datetime | None = ...,
+        until: datetime | None = ...,
+        *,
+        route: str | None = ...,
+        by_version: Literal[False] = ...,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def summary(
+        self,
+        endpoint: str | None = ...,
+        since: datetime | None = ...,
+        until: datetime | None = ...,
+        *,
+        route: str | None = ...,
+        by_version: Literal[True],
+    ) -> list[dict[str, Any]]: ...
+
+    def summary(
+        self,
+        endpoint: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        route: str | None = "primary",
+        by_version: bool = False,
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Requests, rows, errors, error rate, latency percentiles and throughput of a window.
+
+        Latency percentiles are over requests (each request counts once, whatever its rows).
+        Throughput is requests per second over ``[since, until)`` when both are given, otherwise
+        over the span from the first to the last request (None when that span is empty).
+        With ``by_version`` one dict per model version, ordered by version. ``route=None`` counts
+        a mirrored shadow call as a request of its own.
+        """
+        since_utc, until_utc = _utc(since), _utc(until)
+        window = self._window(endpoint, since_utc, until_utc, route)
+        rows: list[tuple[Any, ...]] = []
+        if window is not None:
+            _, sql, params = window
+            cur = self._cursor()
+            try:
+                query = summary_sql(sql, by_version=by_version)
+                rows = [r for r in cur.execute(query, params).fetchall() if r[1]]
+            finally:
+                cur.close()
+
+        def shape(row: tuple[Any, ...] | None) -> dict[str, Any]:
+            return summary_dict(
+                row, endpoint=endpoint, route=route, since=since_utc, until=until_utc,
+                by_version=by_version,
+            )  # fmt: skip
+
+        return [shape(r) for r in rows] if by_version else shape(rows[0] if rows else None)
+
+
+def _with_missing(
+    batch: pa.RecordBatch, columns: list[str] | None, missing: list[str]
+) -> pa.RecordBatch:
+    """Add the requested columns absent from the window (null), in the requested order."""
+    if not missing or columns is None:
+        return batch
+    present = set(batch.schema.names)
+    arrays = [batch.column(n) if n in present else pa.nulls(batch.num_rows) for n in columns]
+    return pa.RecordBatch.from_arrays(arrays, names=columns)
+
+
+__all__ = ["LogReader"]

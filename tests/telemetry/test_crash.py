@@ -1,0 +1,81 @@
+"""A process killed with SIGKILL while logging leaves only complete, readable segments."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from shipyard.telemetry import LogReader
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+CHILD = """
+import sys, time
+import numpy as np, pandas as pd
+from shipyard.telemetry import PredictionEvent, SegmentWriter
+
+root, progress = sys.argv[1], sys.argv[2]
+writer = SegmentWriter(root, flush_interval=0.2, max_queue_rows=50_000_000).start()
+frame = pd.DataFrame({"x": np.arange(4.0), "kind": ["a", "b", "c", "d"]})
+preds = np.zeros(4)
+submitted = 0
+last = 0.0
+i = 0
+with open(progress, "a") as out:
+    while True:
+        now = time.time()
+        for _ in range(20):
+            event = PredictionEvent(
+                f"r{i}", now, "crash", "m", 1, "primary", "ok", 1.0, frame, preds
+            )
+            assert writer.submit(event)
+            i += 1
+            submitted += 4
+        after = time.time()
+        if after - last >= 0.05:
+            out.write(f"{after} {submitted}\\n")
+            out.flush()
+            last = after
+        time.sleep(0.002)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_leaves_only_readable_segments(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    progress = tmp_path / "progress.txt"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(progress)], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (progress.exists() and progress.read_text().strip()):
+            assert proc.poll() is None, "the logging process died on its own"
+            assert time.monotonic() < deadline, "the logging process never started"
+            time.sleep(0.05)
+        time.sleep(1.5)
+        assert proc.poll() is None
+        killed_at = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    lines = [line.split() for line in progress.read_text().splitlines()]
+    marks = [(float(t), int(n)) for t, n in (line for line in lines if len(line) == 2)]
+    safe = max((n for t, n in marks if t <= killed_at - 0.5), default=0)
+    assert safe > 0
+
+    segments = sorted(root.rglob("part-*.parquet"))
+    assert segments
+    on_disk = sum(pq.read_table(p).num_rows for p in segments)  # every one opens
+    read = LogReader(str(root)).count("crash")
+    assert read == on_disk
+    assert read >= safe
