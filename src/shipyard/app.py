@@ -11,7 +11,9 @@ from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.monitor import MonitorService
 from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.registry.blobs import FsspecBlobStore
+from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.service import RegistryService
+from shipyard.registry.sql.deployments import SqlDeploymentStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.telemetry.feedback import FeedbackLog
@@ -26,6 +28,7 @@ class Services:
     logs: LogReader
     feedback: FeedbackLog
     monitoring: MonitorService
+    deployments: DeploymentService
 
     def close(self) -> None:
         self.logs.close()
@@ -82,4 +85,5 @@ def build(settings: Settings | None = None) -> Services:
         logs=logs,
         feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
         monitoring=monitoring,
+        deployments=DeploymentService(SqlDeploymentStore(store), registry),
     )

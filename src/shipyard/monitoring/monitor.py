@@ -66,6 +66,10 @@ class MonitorResult:
     estimated: Estimate | None = None
     computational: dict[str, Any] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
+    window_inputs: DatasetProfile | None = None
+    """The window's input profile on the reference's edges and categories (for reports)."""
+    reference_inputs: DatasetProfile | None = None
+    """The served version's reference input profile (for reports)."""
 
     def values(self) -> dict[str, float]:
         """The run's scalar metrics by name: what thresholds and the time series see."""
@@ -212,6 +216,7 @@ class MonitorService:
             log.warning("%s has no reference profile: drift is not computed", result.version.ref)
             return
         ref_inputs = DatasetProfile.from_dict(ref["inputs"])
+        result.reference_inputs = ref_inputs
         ref_outputs = (
             _without(DatasetProfile.from_dict(ref["outputs"]), {"label"})
             if "outputs" in ref
@@ -253,6 +258,7 @@ class MonitorService:
                 if proba_cols:
                     probas.append(frame[proba_cols].to_numpy(dtype=np.float64))
         result.unexpected_columns = sorted(unexpected)
+        result.window_inputs = win_inputs
         if win_inputs is None:
             return
         small = result.rows <= config.drift.exact_max_rows

@@ -75,4 +75,6 @@ class Model:
         if not self.manifest.profile:
             return {}
         data = json.loads((self.directory / self.manifest.profile).read_text())
-        return {key: DatasetProfile.from_dict(data[key]) for key in ("inputs", "outputs") if key in data}
+        return {
+            key: DatasetProfile.from_dict(data[key]) for key in ("inputs", "outputs") if key in data
+        }

@@ -9,20 +9,51 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from shipyard.core.errors import ModelFailure, NotFound, SchemaError, ShipyardError, Unavailable
+from shipyard.registry.deployment_service import DeploymentService
+from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
 from shipyard.serving.batching import AdaptiveBatcher
 from shipyard.serving.endpoint import Endpoint, EndpointSpec
 from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.router import LoadedRoute, LoadedShadow, RouteTable
 from shipyard.serving.runtime import LoadedVersion, ModelInput, Prediction
 from shipyard.telemetry.records import PredictionEvent
 
 log = logging.getLogger("shipyard.serving")
+
+
+MAX_PENDING_SHADOWS = 64
+"""Shadow predictions waiting or running at once; beyond that, mirrors are skipped (and counted)."""
+
+
+def _sticky_value(table: RouteTable, data: object, headers: Mapping[str, str] | None) -> str | None:
+    sticky = table.sticky
+    if sticky is None:
+        return None
+    if sticky.kind == "header":
+        return None if headers is None else headers.get(sticky.name.lower())
+    try:  # an input field: its value in the first row
+        if isinstance(data, pd.DataFrame):
+            return str(data[sticky.name].iloc[0]) if sticky.name in data.columns else None
+        if isinstance(data, Mapping):
+            column = data.get(sticky.name)
+            return (
+                None if column is None else str(column[0] if isinstance(column, list) else column)
+            )
+        if isinstance(data, list) and data and isinstance(data[0], Mapping):
+            value = data[0].get(sticky.name)
+            return None if value is None else str(value)
+    except (IndexError, KeyError, TypeError):
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -33,6 +64,9 @@ class InferResult:
     rows: int
     queue_seconds: float
     inference_seconds: float
+    data: object = None
+    """The request's input as decoded (shadows validate it against their own signature)."""
+    shadows: list[LoadedVersion] = field(default_factory=list)
 
     @property
     def version(self) -> int:
@@ -43,6 +77,7 @@ class DataPlane:
     def __init__(
         self,
         registry: RegistryService,
+        deployments: DeploymentService,
         specs: Iterable[EndpointSpec],
         *,
         metrics: ServingMetrics | None = None,
@@ -50,8 +85,10 @@ class DataPlane:
         log_sink: Callable[[PredictionEvent], bool] | None = None,
     ) -> None:
         self.registry = registry
+        self.deployments = deployments
         self.metrics = metrics or ServingMetrics()
         self.log_sink = log_sink
+        self._shadows_pending = 0
         """Receives one event per request (never blocks: a full log drops and counts)."""
         self.endpoints: dict[str, Endpoint] = {}
         for spec in specs:
@@ -71,58 +108,80 @@ class DataPlane:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def load(self, ep: Endpoint) -> LoadedVersion | None:
-        """Resolve the endpoint's reference and, if it names another version, load, warm and swap.
+    def load(self, ep: Endpoint) -> RouteTable | None:
+        """Resolve the endpoint's deployment and swap in a new route table if anything changed.
 
-        Returns the newly swapped-in version, or None when nothing changed or loading failed (the
-        old version keeps serving and the failure is recorded on the endpoint).
+        Every version the deployment names is loaded and warmed before the swap; versions already
+        loaded are reused. If any fails, nothing is swapped: the old table keeps serving and the
+        failure is recorded on the endpoint. Returns the new table, or None when nothing changed.
         """
         try:
-            version = self.registry.resolve(ep.spec.ref)
+            deployment = self.deployments.resolve(ep.name, ep.spec.target)
+            resolved = [(t, self.registry.resolve(t)) for t in deployment.spec.targets()]
         except ShipyardError as exc:
-            if ep.current is None or not isinstance(exc, Unavailable):
-                ep.record_failure(f"cannot resolve {ep.spec.ref}: {exc}", None)
-            log.warning("endpoint %s: cannot resolve %s: %s", ep.name, ep.spec.ref, exc)
+            if ep.table is None or not isinstance(exc, Unavailable):
+                ep.record_failure(f"cannot resolve deployment {ep.name!r}: {exc}", None)
+            log.warning("endpoint %s: cannot resolve its deployment: %s", ep.name, exc)
             return None
-        current = ep.current
-        if current is not None and current.version.digest == version.digest:
-            if current.number != version.version:
-                ep.current = LoadedVersion(version, current.model, current.load_seconds)
+        old = ep.table
+        have = {lv.version.digest: lv for lv in (old.loaded_versions() if old else [])}
+        key = (deployment.revision, tuple((t, v.digest, v.version) for t, v in resolved))
+        if old is not None and old.key == key:
             return None
-        if ep.failed_digest == version.digest:
-            return None  # already failed; retried when the reference moves again
+        loaded: dict[str, LoadedVersion] = {}
+        for target, version in resolved:
+            if version.digest in loaded:
+                continue
+            reuse = have.get(version.digest)
+            if reuse is not None:
+                loaded[version.digest] = (
+                    reuse
+                    if reuse.number == version.version
+                    else LoadedVersion(version, reuse.model, reuse.load_seconds)
+                )
+                continue
+            if version.digest in ep.failed_digests:
+                return None  # already failed; retried when the deployment or alias moves again
+            fresh = self._load_version(ep, version)
+            if fresh is None:
+                return None
+            loaded[version.digest] = fresh
+        by_target = {t: loaded[v.digest] for t, v in resolved}
+        spec = deployment.spec
+        table = RouteTable(
+            routes=tuple(LoadedRoute(r.target, by_target[r.target], r.weight) for r in spec.routes),
+            shadows=tuple(
+                LoadedShadow(s.target, by_target[s.target], s.percent) for s in spec.shadows
+            ),
+            sticky=spec.sticky,
+            revision=deployment.revision,
+            key=key,
+        )
+        ep.table = table
+        ep.last_error = None
+        ep.failed_digests.clear()
+        if old is not None:
+            ep.swaps += 1
+            self.metrics.swaps.labels(ep.name).inc()
+            log.info("endpoint %s: now serving %s", ep.name, table.describe())
+        else:
+            log.info("endpoint %s: serving %s", ep.name, table.describe())
+        return table
+
+    def _load_version(self, ep: Endpoint, version: ModelVersion) -> LoadedVersion | None:
         started = time.perf_counter()
         try:
             model = self.registry.load_version(version)
             loaded = LoadedVersion(version, model, 0.0)
             loaded.warm()
-        except Exception as exc:  # any failure to load or warm keeps the old version serving
+        except Exception as exc:  # any failure to load or warm keeps the old table serving
             message = f"{version.ref} failed to load or warm: {type(exc).__name__}: {exc}"
             ep.record_failure(message, version.digest)
             self.metrics.load_failures.labels(ep.name).inc()
-            log.error(
-                "endpoint %s: %s; still serving %s",
-                ep.name,
-                message,
-                current.version.ref if current else "nothing",
-            )
+            log.error("endpoint %s: %s; the previous versions keep serving", ep.name, message)
             return None
         loaded.load_seconds = time.perf_counter() - started
         self.metrics.load_seconds.labels(ep.name, str(version.version)).set(loaded.load_seconds)
-        ep.current = loaded
-        ep.last_error = None
-        ep.failed_digest = None
-        if current is not None:
-            ep.swaps += 1
-            self.metrics.swaps.labels(ep.name).inc()
-            log.info("endpoint %s: swapped %s -> %s", ep.name, current.version.ref, version.ref)
-        else:
-            log.info(
-                "endpoint %s: serving %s (loaded in %.3f s)",
-                ep.name,
-                version.ref,
-                loaded.load_seconds,
-            )
         return loaded
 
     def load_all(self) -> None:
@@ -130,10 +189,8 @@ class DataPlane:
             self.load(ep)
 
     def refresh(self) -> None:
-        """Re-resolve every endpoint that follows an alias (after a registry change)."""
-        for ep in self.endpoints.values():
-            if ep.spec.follows or ep.current is None:
-                self.load(ep)
+        """Re-resolve every endpoint (after a registry change)."""
+        self.load_all()
 
     async def close(self) -> None:
         for ep in self.endpoints.values():
@@ -155,16 +212,26 @@ class DataPlane:
             )
         return ep
 
-    def serving(self, name: str, version: int | None = None) -> LoadedVersion:
-        """The loaded version answering for ``name`` (and, if given, exactly ``version``)."""
+    def table(self, name: str) -> RouteTable:
         ep = self.endpoint(name)
-        loaded = ep.current
-        if loaded is None:
+        table = ep.table
+        if table is None:
             detail = f": {ep.last_error}" if ep.last_error else ""
             raise Unavailable(f"endpoint {name!r} is not ready yet{detail}")
-        if version is not None and version != loaded.number:
-            raise NotFound(f"endpoint {name!r} serves version {loaded.number}, not {version}")
-        return loaded
+        return table
+
+    def serving(self, name: str, version: int | None = None) -> LoadedVersion:
+        """The version whose signature describes ``name`` (or exactly ``version``, if served)."""
+        table = self.table(name)
+        if version is None:
+            return table.primary
+        found = table.version(version)
+        if found is None:
+            served = sorted({lv.number for lv in table.loaded_versions()})
+            raise NotFound(
+                f"endpoint {name!r} serves version {', '.join(map(str, served))}, not {version}"
+            )
+        return found
 
     def status(self) -> dict[str, Any]:
         return {
@@ -181,13 +248,14 @@ class DataPlane:
         *,
         version: int | None = None,
         want_proba: bool = False,
-        pinned: LoadedVersion | None = None,
         request_id: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> InferResult:
-        """Validate ``data`` against the served version's signature and predict.
+        """Route the request, validate ``data`` against that version's signature, and predict.
 
-        ``pinned`` is the version whose signature the caller decoded the request with (from
-        ``serving``); it answers even if a swap happened in between.
+        ``version`` pins a served version; otherwise the deployment's routes decide (weights, or the
+        sticky key from ``headers`` or from the input). The result names the shadows to run after
+        the response is sent (``run_shadows``).
         """
         ep = self.endpoint(name)
         batcher = ep.batcher
@@ -195,7 +263,11 @@ class DataPlane:
         if batcher is not None:
             batcher.arriving += 1  # tells a filling batch that one more request is on its way
         try:
-            loaded = pinned or self.serving(name, version)
+            table = self.table(name)
+            if version is not None:
+                loaded = self.serving(name, version)
+            else:
+                loaded = table.pick(_sticky_value(table, data, headers))
             try:
                 validated = loaded.model.validate(data)
             except SchemaError as exc:
@@ -237,7 +309,47 @@ class DataPlane:
         if batcher is None:
             self.metrics.batch_rows.labels(name).observe(rows)
         self._log(name, request_id, loaded, received, "ok", inputs=validated, prediction=prediction)
-        return InferResult(name, loaded, prediction, rows, queued, inference)
+        shadows = table.shadows_for(loaded) if version is None else []
+        return InferResult(name, loaded, prediction, rows, queued, inference, data, shadows)
+
+    async def run_shadows(self, result: InferResult, request_id: str) -> None:
+        """Mirror a request to its shadows (after the response): logged with route=shadow, never
+        returned; a failing or slow shadow only affects its own log record."""
+        if self._shadows_pending >= MAX_PENDING_SHADOWS:
+            self.metrics.shadows_skipped.labels(result.endpoint).inc()
+            return
+        loop = asyncio.get_running_loop()
+        for shadow in result.shadows:
+            self._shadows_pending += 1
+            received = time.perf_counter()
+            try:
+                validated = shadow.model.validate(result.data)
+                prediction = await loop.run_in_executor(
+                    self.executor, shadow.predict, validated, shadow.has_proba
+                )
+            except Exception as exc:  # a shadow never affects anything but its own record
+                self._log(
+                    result.endpoint,
+                    request_id,
+                    shadow,
+                    received,
+                    "error",
+                    route="shadow",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            else:
+                self._log(
+                    result.endpoint,
+                    request_id,
+                    shadow,
+                    received,
+                    "ok",
+                    inputs=validated,
+                    prediction=prediction,
+                    route="shadow",
+                )
+            finally:
+                self._shadows_pending -= 1
 
     def _log(
         self,

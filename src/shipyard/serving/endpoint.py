@@ -1,38 +1,34 @@
-"""An endpoint: a name, the reference it follows, and the version it serves right now."""
+"""An endpoint: a deployment name, the reference it falls back to, and its current route table."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.registry.refs import ModelRef
 from shipyard.serving.batching import AdaptiveBatcher, BatchingConfig
-from shipyard.serving.runtime import LoadedVersion
+from shipyard.serving.router import RouteTable
 
 
 @dataclass(frozen=True)
 class EndpointSpec:
     name: str
-    ref: ModelRef
+    target: str | None = None
+    """What to serve when no deployment of this name is stored (an implicit deployment);
+    None for ``--deployment NAME`` endpoints, which need a stored deployment."""
     batching: BatchingConfig | None = None
 
-    @property
-    def follows(self) -> bool:
-        """Whether the served version can change (an alias or @latest, not a fixed version)."""
-        return self.ref.alias is not None
 
-
+@dataclass
 class Endpoint:
-    def __init__(self, spec: EndpointSpec) -> None:
-        self.spec = spec
-        self.current: LoadedVersion | None = None
-        """Swapped by reference assignment: requests holding the old one finish on it."""
-        self.batcher: AdaptiveBatcher | None = None
-        self.last_error: str | None = None
-        self.last_error_at: float | None = None
-        self.failed_digest: str | None = None
-        self.swaps = 0
+    spec: EndpointSpec
+    table: RouteTable | None = None
+    """Swapped by reference assignment: requests holding the old one finish on it."""
+    batcher: AdaptiveBatcher | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    failed_digests: set[str] = field(default_factory=set)
+    swaps: int = 0
 
     @property
     def name(self) -> str:
@@ -40,22 +36,25 @@ class Endpoint:
 
     @property
     def ready(self) -> bool:
-        return self.current is not None
+        return self.table is not None
 
     def record_failure(self, message: str, digest: str | None) -> None:
         self.last_error = message
         self.last_error_at = time.time()
-        self.failed_digest = digest
+        if digest is not None:
+            self.failed_digests.add(digest)
 
     def status(self) -> dict[str, Any]:
-        current = self.current
+        table = self.table
+        primary = table.primary if table else None
         return {
             "name": self.name,
-            "ref": str(self.spec.ref),
-            "ready": current is not None,
-            "version": current.number if current else None,
-            "digest": current.version.digest if current else None,
-            "load_seconds": round(current.load_seconds, 4) if current else None,
+            "ref": self.spec.target,
+            "ready": table is not None,
+            "version": primary.number if primary else None,
+            "digest": primary.version.digest if primary else None,
+            "load_seconds": round(primary.load_seconds, 4) if primary else None,
+            "deployment": table.describe() if table else None,
             "swaps": self.swaps,
             "batching": None
             if self.spec.batching is None

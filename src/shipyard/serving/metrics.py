@@ -98,6 +98,12 @@ class ServingMetrics:
             "Prediction-log rows dropped because the log queue was full.",
             registry=r,
         )
+        self.shadows_skipped = Counter(
+            "shipyard_shadows_skipped",
+            "Shadow copies skipped because too many were pending.",
+            ["endpoint"],
+            registry=r,
+        )
         self.load_failures = Counter(
             "shipyard_model_load_failures",
             "Versions that failed to load or warm.",

@@ -14,7 +14,10 @@ from shipyard.interfaces.cli.output import err_console
 def serve(
     ctx: typer.Context,
     refs: list[str] = typer.Argument(
-        ..., help="Model references (churn@champion, churn/3), or NAME=REF to name the endpoint."
+        None, help="Model references (churn@champion, churn/3), or NAME=REF to name the endpoint."
+    ),
+    deployment: list[str] = typer.Option(
+        [], "--deployment", "-d", help="Serve a stored deployment (repeatable)."
     ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, min=0, max=65535),
@@ -31,24 +34,36 @@ def serve(
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
+    log_predictions: bool = typer.Option(
+        True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."
+    ),
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
-    from shipyard.interfaces.http.config import ServeConfig, endpoint_from_arg
+    from shipyard.interfaces.http.config import (
+        ServeConfig,
+        endpoint_for_deployment,
+        endpoint_from_arg,
+    )
 
+    refs = refs or []
+    if not refs and not deployment:
+        raise InvalidArgument("name at least one model reference or --deployment")
     if name is not None and len(refs) != 1:
         raise InvalidArgument("--name names a single endpoint; use NAME=REF for several")
     if log_format not in ("text", "json"):
         raise InvalidArgument(f"--log-format must be text or json, got {log_format!r}")
     endpoints = [endpoint_from_arg(r, name) for r in refs]
+    endpoints += [endpoint_for_deployment(d) for d in deployment]
     names = [e.name for e in endpoints]
     if len(set(names)) != len(names):
         raise InvalidArgument(
             f"two endpoints share a name in {names}; use NAME=REF to tell them apart"
         )
-    registry = services(ctx).registry
-    for e in endpoints:  # fail fast on a model that does not exist, before binding a port
-        registry.resolve(e.ref)
+    deployments = services(ctx).deployments
+    for e in endpoints:  # fail fast on what does not exist, before binding a port
+        for target in deployments.resolve(e.name, e.ref).spec.targets():
+            services(ctx).registry.resolve(target)
     config = ServeConfig(
         endpoints=endpoints,
         batching=batching,
@@ -57,12 +72,14 @@ def serve(
         max_queue_rows=max_queue_rows,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         poll_interval=poll_interval,
+        log_predictions=log_predictions,
     )
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
+    served = ", ".join(f"{e.name} ({e.ref or 'deployment'})" for e in endpoints)
     err_console.print(
-        f"serving {', '.join(f'{e.name} ({e.ref})' for e in endpoints)} on http://{host}:{port} "
-        f"with {workers} worker(s); docs at /docs, metrics at /metrics"
+        f"serving {served} on http://{host}:{port} with {workers} worker(s); "
+        "docs at /docs, metrics at /metrics"
     )
     server.run(
         config,

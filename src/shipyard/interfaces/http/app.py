@@ -37,6 +37,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         writer.on_drop = metrics.log_dropped.inc
     dataplane = DataPlane(
         services.registry,
+        services.deployments,
         config.specs(),
         metrics=metrics,
         threads=config.predict_threads,

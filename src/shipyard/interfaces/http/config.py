@@ -21,7 +21,8 @@ ENV_VAR = "SHIPYARD_SERVE_CONFIG"
 class EndpointConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
-    ref: str
+    ref: str | None = None
+    """The model reference of an implicit deployment; None: a stored deployment named ``name``."""
 
 
 class ServeConfig(BaseModel):
@@ -46,7 +47,7 @@ class ServeConfig(BaseModel):
             if self.batching
             else None
         )
-        return [EndpointSpec(e.name, parse_ref(e.ref), batching) for e in self.endpoints]
+        return [EndpointSpec(e.name, e.ref, batching) for e in self.endpoints]
 
 
 def endpoint_from_arg(arg: str, name: str | None = None) -> EndpointConfig:
@@ -55,3 +56,7 @@ def endpoint_from_arg(arg: str, name: str | None = None) -> EndpointConfig:
         name, _, arg = arg.partition("=")
     ref = parse_ref(arg)
     return EndpointConfig(name=name or ref.name, ref=str(ref))
+
+
+def endpoint_for_deployment(name: str) -> EndpointConfig:
+    return EndpointConfig(name=name, ref=None)

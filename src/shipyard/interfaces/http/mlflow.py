@@ -32,7 +32,9 @@ async def _invocations(
     data, params = mlflow.decode(body, request.headers.get("content-type"))
     if params:
         log.debug("ignoring MLflow params %s: Shipyard models take no inference parameters", params)
-    result = await state.dataplane.infer(name, data, request_id=request_id(request.scope))
+    result = await state.dataplane.infer(
+        name, data, request_id=request_id(request.scope), headers=request.headers
+    )
     return (
         Response(
             mlflow.encode(result.prediction.predictions),

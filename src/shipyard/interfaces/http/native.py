@@ -19,7 +19,9 @@ async def _predict(request: Request, state: ServerState, name: str) -> tuple[Res
     data = native.decode(body)
     proba = request.query_params.get("probabilities", "true").lower() not in ("0", "false", "no")
     rid = request_id(request.scope)
-    result = await state.dataplane.infer(name, data, want_proba=proba, request_id=rid)
+    result = await state.dataplane.infer(
+        name, data, want_proba=proba, request_id=rid, headers=request.headers
+    )
     pred = result.prediction
     out = native.encode(
         model=name,

@@ -100,9 +100,9 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
     }
     single = len(dataplane.endpoints) == 1
     for name, ep in dataplane.endpoints.items():
-        loaded = ep.current
-        if loaded is None:
+        if ep.table is None:
             continue
+        loaded = ep.table.primary
         sig = loaded.model.signature
         native_response = {
             "type": "object",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -68,6 +69,8 @@ def prediction_route(
         try:
             response, result = await handler(request, state, name)
             version = str(result.version)
+            if result.shadows:  # mirrored after the response is sent, never delaying it
+                response.background = BackgroundTask(state.dataplane.run_shadows, result, rid)
         except ShipyardError as exc:
             response = error_response(exc, protocol, rid)
             if response.status_code == 500:

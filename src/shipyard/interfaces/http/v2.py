@@ -83,11 +83,17 @@ async def _infer(request: Request, state: ServerState, name: str) -> tuple[Respo
             f"Inference-Header-Content-Length must be an integer, got {raw_length!r}"
         )
     req = v2.decode_request(body, int(raw_length) if raw_length is not None else None)
-    loaded = state.dataplane.serving(name, _version(request))
+    version = _version(request)
+    loaded = state.dataplane.serving(name, version)  # routes of one deployment share a signature
     data = v2.tensors_to_input(loaded.model.signature, req.inputs)
     want_proba = req.outputs is None or any(o.name == "probabilities" for o in req.outputs)
     result = await state.dataplane.infer(
-        name, data, want_proba=want_proba, pinned=loaded, request_id=request_id(request.scope)
+        name,
+        data,
+        version=version,
+        want_proba=want_proba,
+        request_id=request_id(request.scope),
+        headers=request.headers,
     )
     pred = result.prediction
     out, header_length = v2.encode_response(

@@ -156,3 +156,65 @@ alerts = Table(
     Column("resolved_at", BigInteger, nullable=True),
     Index("ix_alerts_endpoint_status", "endpoint", "status"),
 )
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("name", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_deployment_events_name", "name", "revision"),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("deployment", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_rollouts_deployment_status", "deployment", "status"),
+)
+
+rollout_events = Table(
+    "rollout_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("rollout_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_rollout_events_rollout", "rollout_id"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
