@@ -355,7 +355,7 @@ class ServerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
-                cwd=REPO,
+                cwd=self.log.parent,  # the run's temporary directory
                 start_new_session=True,  # its own process group: stopped as one, spared our Ctrl-C
             )
 

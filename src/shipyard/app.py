@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from shipyard.core.config import Settings
+from shipyard.lifecycle.controller import Controller
+from shipyard.lifecycle.service import RolloutService
 from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.monitor import MonitorService
 from shipyard.monitoring.notifiers.base import create_notifier
+from shipyard.monitoring.scheduler import MonitorScheduler
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.service import RegistryService
@@ -29,10 +32,21 @@ class Services:
     feedback: FeedbackLog
     monitoring: MonitorService
     deployments: DeploymentService
+    rollouts: RolloutService
 
     def close(self) -> None:
         self.logs.close()
         self.registry.store.close()
+
+    def controller(self, *, tick: float = 0.5, lease_ttl: float = 5.0) -> Controller:
+        """A controller over this registry (not started)."""
+        return Controller(
+            self.rollouts,
+            self.rollouts.store,
+            monitors=MonitorScheduler(self.monitoring),
+            tick=tick,
+            lease_ttl=lease_ttl,
+        )
 
     def log_writer(self) -> SegmentWriter:
         """A started prediction-log writer (for servers); the caller closes it."""
@@ -76,6 +90,8 @@ def build(settings: Settings | None = None) -> Services:
             )
         )
     monitor_store = SqlMonitorStore(store)
+    deployment_store = SqlDeploymentStore(store)
+    deployments = DeploymentService(deployment_store, registry)
     monitoring = MonitorService(
         registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
     )
@@ -85,5 +101,6 @@ def build(settings: Settings | None = None) -> Services:
         logs=logs,
         feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
         monitoring=monitoring,
-        deployments=DeploymentService(SqlDeploymentStore(store), registry),
+        deployments=deployments,
+        rollouts=RolloutService(registry, deployments, deployment_store, logs),
     )

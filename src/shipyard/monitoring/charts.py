@@ -87,6 +87,15 @@ def fmt_num(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def fmt_axis(values: Sequence[float]) -> list[str]:
+    """Tick labels on one scale: all in k (M, G) when the largest is >= 10 000."""
+    top = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if top >= scale:
+            return [f"{v / scale:.3g}{suffix}" for v in values]
+    return [fmt_num(v) for v in values]
+
+
 def fmt_pct(x: float | None, digits: int = 1) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%"
 
@@ -100,7 +109,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.floor(lo / step + 1e-9) * step
     count = math.ceil((hi - first) / step - 1e-9)
-    return [round(first + k * step, 12) for k in range(count + 1)]
+    return [float(round(first + k * step, 12)) for k in range(count + 1)]
 
 
 def _svg(height: int, body: list[str], label: str) -> str:
@@ -129,16 +138,29 @@ def _line(x1: float, y1: float, x2: float, y2: float, color: str, extra: str = "
 
 
 def _y_axis(ticks: list[float], y: Scale, left: float, right: float, percent: bool) -> list[str]:
+    if percent:
+        digits = 0 if all(round(t * 100, 9).is_integer() for t in ticks) else 1
+        labels = [fmt_pct(t, digits) for t in ticks]
+    else:
+        labels = fmt_axis(ticks)
     out = []
-    for t in ticks:
+    for t, label in zip(ticks, labels, strict=True):
         out.append(_line(left, y(t), right, y(t), GRID))
-        label = fmt_pct(t, 0 if round(t * 100, 9).is_integer() else 1) if percent else fmt_num(t)
         out.append(_text(left - 6, y(t) + 3.5, label, "tick", "end"))
     return out
 
 
 def _top_share(bars: Sequence[Bar]) -> float:
     return max([b.reference for b in bars] + [b.current for b in bars] + [0.01])
+
+
+def _label_step(last: int, least: int) -> int:
+    """Label every ``step``-th of edges 0..last: at least ``least``, dividing ``last`` if it can
+    (so both ends are labelled)."""
+    for step in range(max(1, least), last // 2 + 1):
+        if last % step == 0:
+            return step
+    return max(1, least) if least > 1 else 1
 
 
 def distribution_chart(bars: Sequence[Bar], edges: Sequence[float], current: str = CURRENT) -> str:
@@ -181,18 +203,17 @@ def distribution_chart(bars: Sequence[Bar], edges: Sequence[float], current: str
                     x + unit * (0.1 + 0.4 * i), y(value), unit * 0.4, y(0) - y(value), color, title
                 )
             )
-        if slot.kind in SPECIAL:
-            body.append(_text(x + unit / 2, y(0) + 15, slot.kind, "tick special"))
+        if slot.kind in SPECIAL:  # on the second line: never in the way of the edge labels
+            body.append(_text(x + unit / 2, y(0) + 28, slot.kind, "tick special"))
         x += unit
     body.append(_line(left, y(0), WIDTH - right, y(0), AXIS))
     if first_inner is not None and len(edges) == len(inner) + 1:
-        every = max(1, math.ceil(38 / unit))
-        for i, edge in enumerate(edges):
-            bx = first_inner + i * unit
-            body.append(_line(bx, y(0), bx, y(0) + 4, AXIS))
-            if i % every == 0 or i == len(edges) - 1:
-                body.append(_text(bx, y(0) + 15, fmt_num(edge), "tick"))
-    body.append(_text(left + (WIDTH - left - right) / 2, height - 5, "bin edges", "axis-label"))
+        last, labels = len(edges) - 1, fmt_axis(edges)
+        step = _label_step(last, math.ceil(44 / unit))  # labels at least 44 units apart
+        for i in range(last + 1):
+            body.append(_line(first_inner + i * unit, y(0), first_inner + i * unit, y(0) + 4, AXIS))
+            if i % step == 0:
+                body.append(_text(first_inner + i * unit, y(0) + 15, labels[i], "tick"))
     return _svg(height, body, "binned distribution, reference vs current")
 
 
@@ -305,13 +326,16 @@ def line_chart(
             f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{base}" stroke="{CRITICAL}" '
             f'stroke-opacity="0.3" stroke-width="4"><title>{escape(label)}</title></line>'
         )
-    for r in shown_rules:
+    placed: list[float] = []
+    for r in sorted(shown_rules, key=lambda r: -r.value):
+        ry = y(r.value)
+        body.append(_line(left, ry, WIDTH - right, ry, r.color, ' stroke-dasharray="6 4"'))
+        crowded = any(abs(ry - other) < 12 for other in placed)
+        lx, anchor = (left + 4, "start") if crowded else (WIDTH - right - 3, "end")
+        placed.append(ry)
         body.append(
-            _line(left, y(r.value), WIDTH - right, y(r.value), r.color, ' stroke-dasharray="6 4"')
-        )
-        body.append(
-            f'<text x="{WIDTH - right - 3}" y="{y(r.value) - 4:.1f}" text-anchor="end" '
-            f'class="rule" fill="{r.color}">{escape(r.label)}</text>'
+            f'<text x="{lx}" y="{ry - 4:.1f}" text-anchor="{anchor}" class="rule" '
+            f'fill="{r.color}">{escape(r.label)}</text>'
         )
     body.append(_line(left, top, left, base, AXIS))
     body.append(_line(left, base, WIDTH - right, base, AXIS))

@@ -129,7 +129,7 @@ class DataPlane:
         if old is not None and old.key == key:
             return None
         loaded: dict[str, LoadedVersion] = {}
-        for target, version in resolved:
+        for _target, version in resolved:
             if version.digest in loaded:
                 continue
             reuse = have.get(version.digest)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
+from shipyard.interfaces.cli import deployments as deployment_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
@@ -32,6 +33,9 @@ app.add_typer(monitoring_cmds.logs_app, name="logs")
 app.add_typer(monitoring_cmds.feedback_app, name="feedback")
 app.add_typer(monitoring_cmds.monitor_app, name="monitor")
 app.add_typer(monitoring_cmds.alerts_app, name="alerts")
+app.add_typer(deployment_cmds.deploy_app, name="deploy")
+app.add_typer(deployment_cmds.rollout_app, name="rollout")
+app.command("controller")(deployment_cmds.controller)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import sys
@@ -12,23 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from shipyard.interfaces.serialize import plain
+
 console = Console()
 err_console = Console(stderr=True)
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready form of entities, datetimes and containers."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value
 
 
 def print_json(value: Any) -> None:

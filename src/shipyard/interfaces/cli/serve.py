@@ -34,6 +34,9 @@ def serve(
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
+    controller: bool = typer.Option(
+        True, "--controller/--no-controller", help="Run the controller (rollouts) in this server."
+    ),
     log_predictions: bool = typer.Option(
         True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."
     ),
@@ -73,6 +76,7 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         poll_interval=poll_interval,
         log_predictions=log_predictions,
+        controller=controller,
     )
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)

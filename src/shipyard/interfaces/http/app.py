@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.app import Services
-from shipyard.interfaces.http import admin, feedback, mlflow, native, v2
+from shipyard.interfaces.http import admin, feedback, management, mlflow, native, v2
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import json_response
@@ -51,14 +51,21 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         metrics=metrics,
         feedback=services.feedback if writer is not None else None,
         flush_log=writer.flush if writer is not None else None,
+        services=services,
     )
+
+    controller = services.controller(tick=config.controller_tick) if config.controller else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         follower.start()  # loads and warms in the background; readiness turns green after
+        if controller is not None:
+            controller.start()
         try:
             yield
         finally:
+            if controller is not None:
+                controller.stop()
             follower.stop()
             await dataplane.close()
             if writer is not None:
@@ -66,7 +73,14 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
             services.close()
 
     app = Starlette(
-        routes=[*v2.routes, *mlflow.routes, *native.routes, *feedback.routes, *admin.routes()],
+        routes=[
+            *v2.routes,
+            *mlflow.routes,
+            *native.routes,
+            *feedback.routes,
+            *management.routes,
+            *admin.routes(),
+        ],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )

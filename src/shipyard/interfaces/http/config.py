@@ -36,6 +36,9 @@ class ServeConfig(BaseModel):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     poll_interval: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
     predict_threads: int = Field(default=4, ge=1)
+    controller: bool = True
+    """Run the controller (rollouts, scheduled monitors) in this server; one wins the lease."""
+    controller_tick: float = Field(default=0.5, gt=0)
     log_predictions: bool = True
     """Write every prediction to the prediction log (for monitoring)."""
     metrics_dir: str | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from shipyard.app import Services
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
@@ -22,6 +23,7 @@ class ServerState:
     metrics: ServingMetrics
     feedback: FeedbackLog | None = None
     flush_log: Callable[[], object] | None = None
+    services: Services | None = None
 
     def default_endpoint(self) -> str | None:
         """The endpoint of routes without a model name (MLflow's /invocations): the only one."""
