@@ -22,19 +22,24 @@ from shipyard.core.config import Settings
 from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.interfaces.cli.context import set_overrides, state
 from shipyard.interfaces.cli.report import report
+from shipyard.monitoring.monitor import MonitorConfig
 from shipyard.monitoring.report import (
     MAX_BINS,
+    MAX_CATEGORIES,
     MAX_FEATURES,
+    MAX_LABEL,
     MAX_POINTS,
+    MAX_UNSEEN,
     SERVICE_METRICS,
     ReportData,
+    _category_bars,
     _numeric_bars,
     build_report,
     render_html,
     render_json,
 )
-from shipyard.stats.profile import build_profile, observe
 from shipyard.registry.entities import MetricPoint
+from shipyard.stats.profile import CategoricalProfile, NumericProfile, build_profile, observe
 from shipyard.telemetry.records import PredictionEvent
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -167,7 +172,8 @@ def test_report_data_has_the_window_and_the_history(data: ReportData) -> None:
     assert data.features[0].drift and not data.features[-1].drift  # most drifted first
     income = next(f for f in data.features if f.name == "income")
     assert income.kind == "numeric" and income.test == "ks" and income.psi is not None
-    assert [b.kind for b in income.bars][-2:] == ["over", "missing"] and income.bars[0].kind == "under"
+    kinds = [b.kind for b in income.bars]
+    assert kinds[0] == "under" and kinds[-2:] == ["over", "missing"]
     assert len(income.edges) == len(income.bars) - 2  # inner bins + 1 edges
     assert sum(b.reference for b in income.bars) == pytest.approx(1.0)
     assert sum(b.current for b in income.bars) == pytest.approx(1.0)
@@ -206,7 +212,7 @@ def test_json_twin_holds_the_same_data(data: ReportData) -> None:
     assert {f["name"] for f in out["features"]} == FEATURES
     assert len(out["series"]["drift.share"]) == HOURS
     assert dt.datetime.fromisoformat(out["series"]["drift.share"][0][0]).tzinfo is not None
-    assert out["features"][0]["bars"][0].keys() == {"label", "reference", "current", "kind", "detail"}
+    assert set(out["features"][0]["bars"][0]) == {"label", "reference", "current", "kind", "detail"}
 
 
 def test_report_size_is_bounded_for_any_data_size(data: ReportData) -> None:
@@ -215,36 +221,57 @@ def test_report_size_is_bounded_for_any_data_size(data: ReportData) -> None:
     rng = np.random.default_rng(0)
     reference = build_profile(pd.DataFrame({"x": rng.normal(size=5000)}), bins=100)
     window = observe(pd.DataFrame({"x": rng.normal(0.5, 1, 5000)}), reference)
-    bars, edges, note = _numeric_bars(reference.columns["x"], window.columns["x"])  # type: ignore[arg-type]
-    assert len(edges) - 1 == MAX_BINS - 1 or len(edges) - 1 <= MAX_BINS and "merged" in note
-    base = next(f for f in data.features if f.kind == "numeric")
+    ref_x, win_x = reference.columns["x"], window.columns["x"]
+    assert isinstance(ref_x, NumericProfile) and isinstance(win_x, NumericProfile)
+    bars, edges, note = _numeric_bars(ref_x, win_x)
+    assert len(edges) - 1 <= MAX_BINS and "100 bins merged" in note
+    numeric = next(f for f in data.features if f.kind == "numeric")
+    categorical = next(f for f in data.features if f.kind == "categorical")
+    text = "free text " * 1000  # categories of a free-text column are clipped
+    cat_ref = CategoricalProfile(
+        "categorical", 100, 0, tuple(f"{i} {text}" for i in range(40)), (2,) * 40, 20, 60
+    )
+    cat_win = replace(cat_ref, unseen={f"new {i} {text}": 1 for i in range(20)})
+    cat_bars, _ = _category_bars(cat_ref, cat_win)
+    assert len(cat_bars) == MAX_CATEGORIES + 2 + MAX_UNSEEN
+    assert max(len(b.label) for b in cat_bars) <= MAX_LABEL
     features = [
-        replace(base, name=f"a_rather_long_feature_name_number_{i:04d}_" + "x" * 40,
-                bars=bars, edges=edges, reason="ks adjusted p=1.2e-30 < 0.05 and psi=0.812 " * 3)
+        replace(
+            numeric if i % 2 else categorical,
+            name=f"a_rather_long_feature_name_number_{i:04d}_" + "x" * 40,
+            bars=bars if i % 2 else cat_bars,
+            edges=edges if i % 2 else [],
+            reason="ks adjusted p=1.2e-30 < 0.05 and psi=0.812 " * 3,
+        )
         for i in range(MAX_FEATURES)
-    ]  # fmt: skip
+    ]
     start = data.window_end - dt.timedelta(days=30)
     full = [(start + dt.timedelta(minutes=5 * k), float(k % 7) / 7) for k in range(MAX_POINTS)]
     names = [*SERVICE_METRICS, *(f"performance.m{i}" for i in range(8))]
     names += [f"feature.{f.name}.psi" for f in features]
     alerts = data.alerts * (100 // max(1, len(data.alerts)))
-    huge = replace(data, features=features, features_total=5000, alerts=alerts,
-                   series={m: full for m in names})  # fmt: skip
+    huge = replace(
+        data, features=features, features_total=5000, alerts=alerts, series={m: full for m in names}
+    )
     size = len(render_html(huge).encode())
-    assert size <= 5 * 1024 * 1024, size
+    assert size <= 4 * 1024 * 1024, size  # the limit is 5 MB: keep a margin
 
 
-def test_time_series_and_bins_are_capped(monitored: Monitored) -> None:
+def test_long_time_series_are_capped(monitored: Monitored) -> None:
     services = monitored.services
     end = monitored.now
     points = [
-        MetricPoint(ENDPOINT, "latency.p50_ms", float(k), end - dt.timedelta(minutes=k + 1),
-                    end - dt.timedelta(minutes=k), monitor="load-test")
+        MetricPoint(
+            ENDPOINT,
+            "latency.p50_ms",
+            float(k),
+            end - dt.timedelta(minutes=k + 1),
+            end - dt.timedelta(minutes=k),
+            monitor="load-test",
+        )
         for k in range(MAX_POINTS + 20)
-    ]  # fmt: skip
-    services.monitoring.store.add_points(points)
-    from shipyard.monitoring.monitor import MonitorConfig
-
+    ]
+    services.monitoring.store.add_points(points)  # another monitor's: the default one is unaffected
     data = build_report(
         services.monitoring,
         ENDPOINT,
@@ -259,11 +286,33 @@ def test_time_series_and_bins_are_capped(monitored: Monitored) -> None:
     assert "capped to the latest" in render_html(data)
 
 
+def test_an_idle_window_still_reports_the_history(monitored: Monitored) -> None:
+    later = monitored.now + dt.timedelta(hours=3)  # nothing served in the last hour
+    data = build_report(
+        monitored.services.monitoring,
+        ENDPOINT,
+        window=dt.timedelta(hours=1),
+        history_since=later - dt.timedelta(days=1),
+        now=later,
+    )
+    assert data.rows == 0 and data.dataset is None and data.features == []
+    assert data.version == 1 and len(data.series["drift.share"]) == HOURS
+    html = render_html(data)
+    assert "no rows in the window" in html and "Share of drifted features" in html
+    assert json.loads(json.dumps(render_json(data)))["dataset"] is None
+
+
 def test_bad_arguments_and_unknown_endpoints(monitored: Monitored) -> None:
     monitoring = monitored.services.monitoring
     now = monitored.now
     with pytest.raises(NotFound):
-        build_report(monitoring, "nobody", window=dt.timedelta(hours=1), history_since=now - dt.timedelta(days=1), now=now)  # fmt: skip
+        build_report(
+            monitoring,
+            "nobody",
+            window=dt.timedelta(hours=1),
+            history_since=now - dt.timedelta(days=1),
+            now=now,
+        )
     with pytest.raises(InvalidArgument):
         build_report(monitoring, ENDPOINT, window=dt.timedelta(hours=1), history_since=now, now=now)
 
@@ -292,9 +341,10 @@ def test_cli_command_writes_both_files(monitored: Monitored, tmp_path: Path) -> 
     assert not list(tmp_path.glob(".*.tmp"))
     bad = CliRunner().invoke(cli_app(), [*args, "--window", "soon"])
     assert isinstance(bad.exception, InvalidArgument) and "--window" in str(bad.exception)
-    nowhere = ["--home", str(monitored.home), "report", ENDPOINT, "-o", str(tmp_path / "x" / "r.html")]
-    missing = CliRunner().invoke(cli_app(), nowhere)
-    assert isinstance(missing.exception, InvalidArgument) and "does not exist" in str(missing.exception)
+    args[-1] = str(tmp_path / "no-such-dir" / "r.html")
+    missing = CliRunner().invoke(cli_app(), args)
+    assert isinstance(missing.exception, InvalidArgument)
+    assert "does not exist" in str(missing.exception)
 
 
 def test_registered_command_runs_in_a_subprocess(monitored: Monitored, tmp_path: Path) -> None:
@@ -303,39 +353,74 @@ def test_registered_command_runs_in_a_subprocess(monitored: Monitored, tmp_path:
 
     from shipyard.interfaces.cli.main import app
 
-    if not any(c.name == "report" or getattr(c.callback, "__name__", "") == "report" for c in app.registered_commands):
+    names = {c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands}
+    if "report" not in names:
         pytest.skip("`report` is not registered in shipyard.interfaces.cli.main yet")
     out = tmp_path / "out.html"
     run = subprocess.run(
-        [sys.executable, "-m", "shipyard.interfaces.cli.main", "--home", str(monitored.home),
-         "report", ENDPOINT, "-o", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "shipyard.interfaces.cli.main",
+            "--home",
+            str(monitored.home),
+            "report",
+            ENDPOINT,
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert out.exists() and "Traceback" not in run.stderr
     bad = subprocess.run(
-        [sys.executable, "-m", "shipyard.interfaces.cli.main", "--home", str(monitored.home),
-         "report", ENDPOINT, "-o", str(out), "--since", "yesterday"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "shipyard.interfaces.cli.main",
+            "--home",
+            str(monitored.home),
+            "report",
+            ENDPOINT,
+            "-o",
+            str(out),
+            "--since",
+            "yesterday",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--since" in bad.stderr
 
 
 def test_page_renders_in_headless_chromium(data: ReportData, page: Path, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api = None  # type: ignore[assignment]
+    if not CHROMIUM.exists() or sync_api is None:
+        missing = f"{CHROMIUM}" if not CHROMIUM.exists() else "the playwright package"
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is required in CI to check the report in a browser")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
+            pytest.fail(f"{missing} is required in CI to check the report in a browser")
+        pytest.skip(f"{missing} is not installed")
     errors: list[str] = []
     requests: list[str] = []
     shot = tmp_path / "report.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             tab = browser.new_page(viewport={"width": 1360, "height": 900})
             tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -344,8 +429,8 @@ def test_page_renders_in_headless_chromium(data: ReportData, page: Path, tmp_pat
             tab.goto(page.as_uri(), wait_until="load")
             svgs = tab.locator("svg").count()
             text = tab.inner_text("body")
-            widths = tab.eval_on_selector_all("svg", "els => els.map(e => e.getBoundingClientRect().width)")
-            tab.click(f'a[href="#feat-0"]')
+            widths = tab.eval_on_selector_all("svg", "es => es.map(e => e.clientWidth)")
+            tab.click('a[href="#feat-0"]')
             target = tab.evaluate("location.hash")
             tab.screenshot(path=str(shot), full_page=True)
         finally:

@@ -184,7 +184,7 @@ def test_model_that_raises_is_a_500_and_the_server_stays_up(http: httpx.Client) 
     assert ok.status_code == 200 and ok.json()["predictions"] == [1]
     metrics = http.get("/metrics").text
     assert (
-        'shipyard_requests_total{code="500",endpoint="failing",protocol="native",version=""}'
+        'shipyard_requests_total{code="500",endpoint="failing",protocol="native",version="1"}'
         in metrics
     )
 

@@ -92,6 +92,13 @@ class MissingDependency(ShipyardError):
 class ModelFailure(ShipyardError):
     """The model raised while predicting; the message names the error class."""
 
+    def __init__(
+        self, message: str, *, model: str | None = None, version: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.version = version
+
 
 class Unavailable(ShipyardError):
     """A backing service cannot be reached, or a model is not ready yet."""

@@ -14,7 +14,7 @@ from shipyard.stats.drift.base import stattest_named
 from shipyard.stats.profile import build_profile, observe
 from shipyard.telemetry.reader import LogReader
 
-COLUMNS = ["request_id", "version", "route", "status", "latency_ms", "out.prediction"]
+COLUMNS = ["ts", "request_id", "version", "route", "status", "latency_ms", "out.prediction"]
 
 
 def _window(frame: pd.DataFrame, version: int) -> VersionWindow:
@@ -35,10 +35,13 @@ def _window(frame: pd.DataFrame, version: int) -> VersionWindow:
     )
 
 
+MIN_PREDICTIONS = 30
+
+
 def prediction_psi(stable: pd.Series, candidate: pd.Series) -> float | None:
-    """PSI of the candidate's predictions against the stable version's (same traffic window)."""
+    """PSI of the candidate's predictions against the stable version's; None on too few of either."""
     stable, candidate = stable.dropna(), candidate.dropna()
-    if len(stable) < 10 or len(candidate) < 10:
+    if len(stable) < MIN_PREDICTIONS or len(candidate) < MIN_PREDICTIONS:
         return None
     reference = build_profile(pd.DataFrame({"p": stable.to_numpy()}))
     window = observe(pd.DataFrame({"p": candidate.to_numpy()}), reference)
@@ -65,12 +68,22 @@ def gather(
     stable_version: int,
     candidate_version: int,
     candidate_route: str = "primary",
+    baseline_since: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Windows of both versions, the prediction shift between them, and accuracy where labelled."""
-    frame = reader.predictions(endpoint, since, until, columns=COLUMNS)
+    """Windows of both versions, the prediction shift between them, and accuracy where labelled.
+
+    The stable version's predictions are taken from ``baseline_since`` (the rollout's start) so the
+    comparison holds even at steps where the stable version gets little or no traffic.
+    """
+    frame = reader.predictions(
+        endpoint, min(since, baseline_since or since), until, columns=COLUMNS
+    )
+    baseline = frame
+    frame = frame[frame["ts"] >= pd.Timestamp(since)] if "ts" in frame.columns else frame
     stable_rows = frame[frame["route"] == "primary"]
     candidate_rows = frame[frame["route"] == candidate_route]
-    stable = _window(stable_rows, stable_version)
+    # the stable version's baseline spans the whole rollout: at late steps it gets little traffic
+    stable = _window(baseline[baseline["route"] == "primary"], stable_version)
     candidate = _window(candidate_rows, candidate_version)
     psi = None
     if "out.prediction" in frame.columns:

@@ -24,9 +24,12 @@ class GateConfig:
     """Share of candidate requests answered without a model error (Flagger: 99 %)."""
     max_p99_ms: float = 500.0
     """Candidate p99 latency in milliseconds (Flagger: 500 ms)."""
-    max_latency_ratio: float = 3.0
+    max_latency_ratio: float = 2.0
     """Candidate p99 at most this many times the stable version's (catches a 10x slower model
-    even when both are far below ``max_p99_ms``); applies when the stable p99 is known."""
+    even when both are far below ``max_p99_ms``); applies when the stable p99 is known..."""
+    min_latency_increase_ms: float = 25.0
+    """...and only once the candidate is also this much slower in absolute terms, so that noise at
+    the millisecond scale (a busy machine, a cold cache) never fails a rollout."""
     max_schema_violation_rate: float = 0.05
     """Share of candidate requests refused by its signature."""
     max_prediction_psi: float = 0.25
@@ -108,11 +111,9 @@ def analyze(
         )
         if stable is not None and stable.p99_ms:
             ratio = candidate.p99_ms / stable.p99_ms
-            gates.append(
-                GateValue(
-                    "p99_ratio", ratio, config.max_latency_ratio, ratio <= config.max_latency_ratio
-                )
-            )
+            slower = candidate.p99_ms - stable.p99_ms
+            ok = ratio <= config.max_latency_ratio or slower < config.min_latency_increase_ms
+            gates.append(GateValue("p99_ratio", ratio, config.max_latency_ratio, ok))
     violations = candidate.invalid / candidate.requests
     gates.append(
         GateValue(

@@ -18,7 +18,7 @@ a stored deployment at it. Rollback restores the deployment's routes as they wer
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.lifecycle.gates import Analysis
@@ -56,6 +56,7 @@ class RolloutState:
     failures: int = 0
     inconclusive: int = 0
     step_started_at: float = 0.0
+    last_analysis_at: float = 0.0
     promoted_at: float | None = None
     paused_from: str | None = None
     message: str = ""
@@ -160,9 +161,9 @@ def plan(
     phase = {"canary": "step", "bluegreen": "preview", "shadow": "mirror"}[strategy]
     state = RolloutState(
         deployment=deployment,
-        strategy=strategy,
+        strategy=cast(Strategy, strategy),
         stable=stable,
-        candidate=candidate,  # type: ignore[arg-type]
+        candidate=candidate,
         restore=restore,
         final=final,
         alias=alias,
@@ -181,7 +182,7 @@ def due(state: RolloutState, now: float) -> bool:
     """Whether an analysis (or a timed phase change) is due."""
     if state.phase == "standby":
         return state.promoted_at is not None and now >= state.promoted_at + state.keep_warm
-    return now >= state.step_started_at + state.interval
+    return now >= max(state.step_started_at, state.last_analysis_at) + state.interval
 
 
 def needs_analysis(state: RolloutState) -> bool:
@@ -211,6 +212,7 @@ def advance(state: RolloutState, now: float, analysis: Analysis | None) -> Decis
             spec=spec_for(verify),
         )
     assert analysis is not None
+    state = replace(state, last_analysis_at=now)
     details = {"analysis": analysis.to_dict(), "weight": state.weight, "step": state.step}
     if analysis.verdict == "inconclusive":
         held = replace(state, inconclusive=state.inconclusive + 1)
@@ -274,8 +276,19 @@ def rollback(
     status: str = "rolled_back",
 ) -> Decision:
     back = replace(state, phase="done", message=reason)
+    move = None
+    if (
+        state.promoted_at is not None and state.alias is not None
+    ):  # already promoted: undo the alias
+        name, alias = state.alias.split("@", 1)
+        move = (name, alias, _version_of(state.stable))
     return Decision(
-        back, status, "rollback", {**(details or {}), "reason": reason}, spec=dict(state.restore)
+        back,
+        status,
+        "rollback",
+        {**(details or {}), "reason": reason},
+        spec=dict(state.restore),
+        move_alias=move,
     )
 
 

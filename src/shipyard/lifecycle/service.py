@@ -128,6 +128,7 @@ class RolloutService:
             stable_version=int(state.stable.rsplit("/", 1)[1]),
             candidate_version=int(state.candidate.rsplit("/", 1)[1]),
             candidate_route="shadow" if state.strategy == "shadow" else "primary",
+            baseline_since=record.created_at,
         )
         return analyze(
             evidence["candidate"],

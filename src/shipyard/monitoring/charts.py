@@ -124,11 +124,19 @@ def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "middle") 
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{c}>{escape(text)}</text>'
 
 
-def _rect(x: float, y: float, w: float, h: float, fill: str, title: str, extra: str = RX) -> str:
+def _rect(x: float, y: float, w: float, h: float, fill: str, extra: str = RX) -> str:
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
-        f'fill="{fill}"{extra}><title>{escape(title)}</title></rect>'
+        f'fill="{fill}"{extra}/>'
     )
+
+
+def _hover(bar: Bar) -> str:
+    """One tooltip for a bin or category: what it is and both shares."""
+    detail = f" ({bar.detail})" if bar.detail else ""
+    ref = "–" if bar.kind == "unseen" else fmt_pct(bar.reference, 2)
+    text = f"{bar.label}{detail}: reference {ref}, current {fmt_pct(bar.current, 2)}"
+    return f"<title>{escape(text)}</title>"
 
 
 def _line(x1: float, y1: float, x2: float, y2: float, color: str, extra: str = "") -> str:
@@ -160,7 +168,7 @@ def _label_step(last: int, least: int) -> int:
     for step in range(max(1, least), last // 2 + 1):
         if last % step == 0:
             return step
-    return max(1, least) if least > 1 else 1
+    return max(1, least)
 
 
 def distribution_chart(bars: Sequence[Bar], edges: Sequence[float], current: str = CURRENT) -> str:
@@ -193,16 +201,12 @@ def distribution_chart(bars: Sequence[Bar], edges: Sequence[float], current: str
             continue
         if slot.kind not in SPECIAL and first_inner is None:
             first_inner = x
-        detail = f" {slot.detail}" if slot.detail else ""
-        for i, (value, color, who) in enumerate(
-            ((slot.reference, REFERENCE, "reference"), (slot.current, current, "current"))
-        ):
-            title = f"{slot.label}{detail} — {who}: {fmt_pct(value, 2)}"
-            body.append(
-                _rect(
-                    x + unit * (0.1 + 0.4 * i), y(value), unit * 0.4, y(0) - y(value), color, title
-                )
-            )
+        w = unit * 0.4
+        ref, cur = (y(slot.reference), y(slot.current))
+        body.append(
+            f"<g>{_hover(slot)}{_rect(x + unit * 0.1, ref, w, y(0) - ref, REFERENCE)}"
+            f"{_rect(x + unit * 0.5, cur, w, y(0) - cur, current)}</g>"
+        )
         if slot.kind in SPECIAL:  # on the second line: never in the way of the edge labels
             body.append(_text(x + unit / 2, y(0) + 28, slot.kind, "tick special"))
         x += unit
@@ -241,21 +245,22 @@ def category_chart(bars: Sequence[Bar], current: str = CURRENT) -> str:
         name = b.label if len(b.label) <= 20 else b.label[:19] + "…"
         shown = f"+ {name}" if b.kind == "unseen" else name
         cls = "cat" if b.kind == "category" else "cat special"
-        full = b.label + (f" — {b.detail}" if b.detail else "")
-        body.append(
-            f'<text x="{label_w - 8}" y="{y0 + 15:.1f}" text-anchor="end" class="{cls}">'
-            f"{escape(shown)}<title>{escape(full)}</title></text>"
-        )
+        parts = [
+            _hover(b),
+            f'<rect class="bg" x="0" y="{y0}" width="{WIDTH}" height="{row}" fill="transparent"/>',
+            _text(label_w - 8, y0 + 15, shown, cls, "end"),
+        ]
         if b.kind != "unseen":
-            title = f"{b.label} — reference: {fmt_pct(b.reference, 2)}"
-            body.append(_rect(x(0), y0 + 4, x(b.reference) - x(0), 8, REFERENCE, title))
+            parts.append(_rect(x(0), y0 + 4, x(b.reference) - x(0), 8, REFERENCE))
         extra = RX
         if b.kind == "unseen":
             extra += f' fill-opacity="0.35" stroke="{current}" stroke-dasharray="3 2"'
-        title = f"{b.label} — current: {fmt_pct(b.current, 2)}"
-        body.append(_rect(x(0), y0 + 12, x(b.current) - x(0), 8, current, title, extra))
+        parts.append(_rect(x(0), y0 + 12, x(b.current) - x(0), 8, current, extra))
         ref_text = "new" if b.kind == "unseen" else fmt_pct(b.reference)
-        body.append(_text(WIDTH - 4, y0 + 15, f"{ref_text} → {fmt_pct(b.current)}", "value", "end"))
+        parts.append(
+            _text(WIDTH - 4, y0 + 15, f"{ref_text} → {fmt_pct(b.current)}", "value", "end")
+        )
+        body.append(f'<g class="row">{"".join(parts)}</g>')
     body.append(_line(label_w, top, label_w, bottom, AXIS))
     return _svg(height, body, "category shares, reference vs current")
 
@@ -285,17 +290,19 @@ def line_chart(
     percent: bool = False,
     y_min: float | None = None,
     y_max: float | None = None,
+    span: tuple[dt.datetime, dt.datetime] | None = None,
     height: int = 220,
 ) -> str:
     """Lines over time (UTC). ``rules`` are horizontal thresholds, drawn when they are within 1.5x
     the data's maximum (a 1000 ms limit would flatten 2 ms latencies); ``marks`` are vertical
-    event bands (e.g. windows where the dataset drifted). Empty string when there is no point."""
+    event bands (e.g. windows where the dataset drifted); ``span`` fixes the time axis (charts
+    side by side then share it). Empty string when there is no point."""
     left, right, top, bottom = 52, 14, 10, 36
     stamps = [t.timestamp() for line in lines for t, _ in line.points]
     values = [v for line in lines for _, v in line.points if math.isfinite(v)]
     if not stamps or not values:
         return ""
-    t0, t1 = min(stamps), max(stamps)
+    t0, t1 = (span[0].timestamp(), span[1].timestamp()) if span else (min(stamps), max(stamps))
     if t1 - t0 < 60:
         t0, t1 = t0 - 1800, t1 + 1800
     lo = min(values) if y_min is None else min(y_min, *values)

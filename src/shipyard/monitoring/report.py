@@ -9,8 +9,9 @@ charts (``charts``): no script, no external resource, readable offline and archi
 
 The page's size depends only on the number of features, bins and time points, each capped:
 ``MAX_FEATURES`` features (the most drifted first), ``MAX_BINS`` bins per numerical column (adjacent
-bins are merged beyond that), ``MAX_CATEGORIES`` categories, ``MAX_POINTS`` latest points per time
-series. The report says when a cap was hit. Times are shown in UTC.
+bins are merged beyond that), ``MAX_CATEGORIES`` categories and ``MAX_UNSEEN`` new values of
+``MAX_LABEL`` characters at most, ``MAX_POINTS`` latest points per time series, ``MAX_ALERTS``
+alerts. The report says when a cap was hit. Times are shown in UTC.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from shipyard.monitoring.alerts import Threshold
 from shipyard.monitoring.charts import Bar
 from shipyard.monitoring.monitor import MonitorConfig, MonitorResult, MonitorService
 from shipyard.monitoring.report_html import page
-from shipyard.stats.drift.verdict import ColumnDrift
+from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift
 from shipyard.stats.profile import CategoricalProfile, ColumnProfile, NumericProfile
 
 MAX_FEATURES = 200
@@ -35,6 +36,7 @@ MAX_POINTS = 500
 MAX_BINS = 30
 MAX_CATEGORIES = 25
 MAX_UNSEEN = 5
+MAX_LABEL = 80
 MAX_ALERTS = 100
 SERVICE_METRICS = tuple(
     [
@@ -133,13 +135,17 @@ def build_report(
     now: dt.datetime | None = None,
     config: MonitorConfig | None = None,
 ) -> ReportData:
-    """Everything the report shows about ``endpoint``: the window ending at ``now`` (default: the
-    current time) and the history stored since ``history_since``. Records nothing."""
-    now = now or dt.datetime.now(dt.UTC)
+    """Everything the report shows about ``endpoint``: the window of length ``window`` ending at
+    ``now`` (default: the current time), profiled and tested like a monitor run with ``config``
+    (default ``MonitorConfig()``) but recording nothing, and the points that ``config.name``'s
+    runs stored since ``history_since``. Raises ``NotFound`` for an endpoint with neither."""
+    now, history_since = _utc(now or dt.datetime.now(dt.UTC)), _utc(history_since)
     if window <= dt.timedelta(0):
         raise InvalidArgument("the window must be longer than zero")
     if history_since >= now:
-        raise InvalidArgument(f"history start {history_since.isoformat()} is not before {now}")
+        raise InvalidArgument(
+            f"history start {history_since.isoformat()} is not before {now.isoformat()}"
+        )
     config = replace(config or MonitorConfig(), window=window)
     result = monitoring.run(endpoint, config=config, now=now, record=False)
     notes: list[str] = []
@@ -166,14 +172,7 @@ def build_report(
         history_since=history_since,
         generated_at=dt.datetime.now(dt.UTC),
         rows=result.rows,
-        dataset=None
-        if verdict is None
-        else {
-            "drift": verdict.drift,
-            "drifted": list(verdict.drifted),
-            "correction": verdict.correction,
-            "alpha": verdict.alpha,
-        },
+        dataset=None if verdict is None else _verdict(verdict),
         prediction_drift=None
         if result.predictions is None
         else {"drift": result.predictions.drift, "drifted": list(result.predictions.drifted)},
@@ -190,6 +189,20 @@ def build_report(
         alerts=alerts,
         notes=notes,
     )
+
+
+def _verdict(d: DatasetDrift) -> dict[str, Any]:
+    return {
+        "drift": d.drift,
+        "drifted": list(d.drifted),
+        "correction": d.correction,
+        "alpha": d.alpha,
+    }
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """Naive times are taken as UTC, like the log reader does."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
 
 
 def _last_version(monitoring: MonitorService, endpoint: str) -> int | None:
@@ -306,6 +319,11 @@ def _numeric_bars(
     return bars, edges, note
 
 
+def _clip(label: str) -> str:
+    """A category value cut to ``MAX_LABEL`` characters (free text can be any length)."""
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+
+
 def _category_bars(
     ref: CategoricalProfile, win: CategoricalProfile | None
 ) -> tuple[list[Bar], str]:
@@ -313,7 +331,7 @@ def _category_bars(
     win_counts = list(win.counts) if win else [0] * len(ref.counts)
     shown = min(len(ref.categories), MAX_CATEGORIES)
     bars = [
-        Bar(cat, _share(rc, ref.rows), _share(wc, wrows), "category")
+        Bar(_clip(cat), _share(rc, ref.rows), _share(wc, wrows), "category")
         for cat, rc, wc in zip(ref.categories[:shown], ref.counts, win_counts, strict=False)
     ]
     ref_other = ref.other + sum(ref.counts[shown:])
@@ -329,7 +347,7 @@ def _category_bars(
     bars.append(Bar("missing", _share(ref.missing, ref.rows), missing, "missing"))
     new = "not among the reference's categories; counted in 'other'"
     for value, count in list((win.unseen if win else {}).items())[:MAX_UNSEEN]:
-        bars.append(Bar(value, 0.0, _share(count, wrows), "unseen", new))
+        bars.append(Bar(_clip(value), 0.0, _share(count, wrows), "unseen", new))
     return bars, note
 
 

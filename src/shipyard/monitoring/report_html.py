@@ -219,9 +219,7 @@ def _summary(d: ReportData) -> str:
 
 
 def _badge(drift: bool) -> str:
-    return (
-        '<span class="badge bad">drift</span>' if drift else '<span class="badge ok">stable</span>'
-    )
+    return f'<span class="badge {"bad" if drift else "ok"}">{"drift" if drift else "stable"}</span>'
 
 
 def _feature_table(d: ReportData) -> str:
@@ -312,64 +310,68 @@ def _rules(d: ReportData, metric: str) -> list[Rule]:
     return out
 
 
+def _span(d: ReportData) -> tuple[dt.datetime, dt.datetime] | None:
+    """The time axis shared by every history chart: first to last stored point."""
+    times = [t for points in d.series.values() for t in (points[0][0], points[-1][0]) if points]
+    return (min(times), max(times)) if times else None
+
+
 def _chart(
-    title: str, lines: Sequence[Line], caption: str = "", empty: str = "", **chart: Any
+    d: ReportData,
+    title: str,
+    lines: Sequence[Line],
+    caption: str = "",
+    empty: str = "",
+    **chart: Any,
 ) -> str:
     """A figure with a line chart of ``lines`` (options as ``line_chart``'s) and its legend."""
     keys = [(line.name, line.color, "dashed" if line.dashed else "line") for line in lines]
     if chart.get("marks"):
         keys.append(("dataset drift flagged", CRITICAL, "band"))
     options = {"empty": empty} if empty else {}
-    return _figure(title, line_chart(lines, **chart), keys, caption=caption, **options)
+    drawn = line_chart(lines, span=_span(d), **chart)
+    return _figure(title, drawn, keys, caption=caption, **options)
 
 
 def _drift_history(d: ReportData) -> str:
     share = Line("share of drifted features", d.series.get("drift.share", []), CURRENT)
     flagged = [t for t, v in d.series.get("drift.dataset", []) if v >= 1]
     marks = [(t, f"dataset drift in the window ending {_when(t)}") for t in flagged]
-    first = _chart("Share of drifted features", [share], rules=_rules(d, "drift.share"),
+    first = _chart(d, "Share of drifted features", [share], rules=_rules(d, "drift.share"),
                    marks=marks, percent=True, y_min=0.0, y_max=0.1)  # fmt: skip
     psi = {f.name: d.series.get(f"feature.{f.name}.psi", []) for f in d.features}
     ranked = sorted((n for n, pts in psi.items() if pts), key=lambda n: -psi[n][-1][1])
     lines = [Line(n, psi[n], PALETTE[i % len(PALETTE)]) for i, n in enumerate(ranked[:PSI_LINES])]
     floor = d.effect_size_floor
-    rules = [
-        Rule(floor, f"effect-size floor {floor:g}", WARNING),
-        Rule(0.25, "major 0.25", CRITICAL),
-    ]
+    major = "major shift 0.25"
+    rules = [Rule(floor, f"effect-size floor {floor:g}", WARNING), Rule(0.25, major, CRITICAL)]
     more = len(ranked) > PSI_LINES
     caption = f"The {PSI_LINES} features with the highest latest PSI." if more else ""
-    second = _chart("PSI per feature", lines, caption, rules=rules, y_min=0.0)
+    second = _chart(d, "PSI per feature", lines, caption, rules=rules, y_min=0.0)
     subtitle = f"stored monitor runs since {_when(d.history_since)}"
     return _section("drift", subtitle, _grid([first, second]))
 
 
 def _performance_history(d: ReportData) -> str:
-    perf = {
-        k.removeprefix("performance."): v
-        for k, v in d.series.items()
-        if k.startswith("performance.")
-    }
+    prefix = "performance."
+    perf = {k[len(prefix) :]: v for k, v in d.series.items() if k.startswith(prefix)}
     perf.pop("n", None)
     colors = {k: PALETTE[i] for i, k in enumerate(HEADLINE)}
     main = [Line(k, perf[k], colors[k]) for k in HEADLINE if k in perf]
     for k in HEADLINE:
         if f"estimated.{k}" in d.series:
             main.append(Line(f"estimated {k}", d.series[f"estimated.{k}"], colors[k], True))
-    empty = (
-        "Nothing stored yet: send labels as feedback, or log probabilities (label-free estimate)."
-    )
-    figures = [_chart("Accuracy and ROC AUC, realised and estimated", main, empty=empty)]
+    empty = "Nothing stored yet: send labels as feedback, or log probabilities to estimate."
+    figures = [_chart(d, "Accuracy and ROC AUC, realised and estimated", main, empty=empty)]
     for title, names in (
         ("Precision, recall and F1", [k for k in perf if k in BOUNDED]),
         ("Loss and error metrics", [k for k in perf if k not in BOUNDED and k not in HEADLINE]),
     ):
         if names:
             lines = [Line(k, perf[k], PALETTE[(i + 2) % len(PALETTE)]) for i, k in enumerate(names)]
-            figures.append(_chart(title, lines))
-    return _section(
-        "performance", "solid: from labels · dashed: label-free estimate (CBPE)", _grid(figures)
-    )
+            figures.append(_chart(d, title, lines))
+    subtitle = "solid: from labels · dashed: label-free estimate (CBPE)"
+    return _section("performance", subtitle, _grid(figures))
 
 
 def _service_history(d: ReportData) -> str:
@@ -382,21 +384,15 @@ def _service_history(d: ReportData) -> str:
     levels = ", ".join(r.label for r in p99)
     caption = f"Alert thresholds on p99: {levels} ms." if levels else ""
     errors = [Line("error rate", d.series.get("errors.rate", []), CRITICAL)]
+    limits = _rules(d, "errors.rate")
     rps = d.series.get("throughput.rps", [])
     per_minute = bool(rps) and max(v for _, v in rps) < 1
     unit = "requests per minute" if per_minute else "requests per second"
     rate = [Line(unit, [(t, v * 60 if per_minute else v) for t, v in rps], PALETTE[2])]
     figures = [
-        _chart("Latency (ms)", latency, caption, rules=p99, y_min=0.0),
-        _chart(
-            "Error rate",
-            errors,
-            rules=_rules(d, "errors.rate"),
-            percent=True,
-            y_min=0.0,
-            y_max=0.01,
-        ),
-        _chart("Throughput", rate, y_min=0.0),
+        _chart(d, "Latency (ms)", latency, caption, rules=p99, y_min=0.0),
+        _chart(d, "Error rate", errors, rules=limits, percent=True, y_min=0.0, y_max=0.01),
+        _chart(d, "Throughput", rate, y_min=0.0),
     ]
     return _section("service", "", _grid(figures))
 

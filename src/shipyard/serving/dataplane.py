@@ -128,15 +128,16 @@ class DataPlane:
         key = (deployment.revision, tuple((t, v.digest, v.version) for t, v in resolved))
         if old is not None and old.key == key:
             return None
-        loaded: dict[str, LoadedVersion] = {}
+        loaded: dict[tuple[str, int], LoadedVersion] = {}
         for _target, version in resolved:
-            if version.digest in loaded:
+            key_v = (version.name, version.version)
+            if key_v in loaded:
                 continue
-            reuse = have.get(version.digest)
+            reuse = have.get(version.digest)  # same content: share the loaded model
             if reuse is not None:
-                loaded[version.digest] = (
+                loaded[key_v] = (
                     reuse
-                    if reuse.number == version.version
+                    if reuse.version == version
                     else LoadedVersion(version, reuse.model, reuse.load_seconds)
                 )
                 continue
@@ -145,8 +146,9 @@ class DataPlane:
             fresh = self._load_version(ep, version)
             if fresh is None:
                 return None
-            loaded[version.digest] = fresh
-        by_target = {t: loaded[v.digest] for t, v in resolved}
+            loaded[key_v] = fresh
+            have[version.digest] = fresh
+        by_target = {t: loaded[(v.name, v.version)] for t, v in resolved}
         spec = deployment.spec
         table = RouteTable(
             routes=tuple(LoadedRoute(r.target, by_target[r.target], r.weight) for r in spec.routes),
@@ -299,8 +301,19 @@ class DataPlane:
                 type(exc).__name__,
                 exc,
             )
+            self._log(
+                name,
+                request_id,
+                loaded,
+                received,
+                "error",
+                inputs=validated,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             raise ModelFailure(
-                f"model {loaded.version.ref} raised {type(exc).__name__}: {exc}"
+                f"model {loaded.version.ref} raised {type(exc).__name__}: {exc}",
+                model=loaded.version.name,
+                version=loaded.number,
             ) from exc
         inference = time.perf_counter() - started - queued
         labels = (name, str(loaded.number))

@@ -100,13 +100,20 @@ class Histogram:
 
     @classmethod
     def of(cls, values: FloatArray, edges: tuple[float, ...]) -> Histogram:
+        return cls.of_sorted(np.sort(values), edges)
+
+    @classmethod
+    def of_sorted(cls, ordered: FloatArray, edges: tuple[float, ...]) -> Histogram:
+        """Counts of already-sorted values: the edges are searched in the values (O(bins log n)),
+        not every value in the edges — one sort serves both histograms of a column."""
         edge_arr = np.asarray(edges, dtype=np.float64)
-        n_bins = len(edges) - 1
-        # side="right" puts x == edge[i] in bin i; index 0 is underflow, n_bins+1 overflow.
-        idx = np.searchsorted(edge_arr, values, side="right")
-        idx[values == edge_arr[-1]] = n_bins  # last bin is closed on the right
-        counts = np.bincount(idx, minlength=n_bins + 2)
-        return cls(edges=edges, counts=tuple(int(c) for c in counts))
+        below = np.searchsorted(ordered, edge_arr, side="left")  # values < edge[i]
+        upto_last = int(np.searchsorted(ordered, edge_arr[-1], side="right"))  # values <= last edge
+        bins = np.diff(below)
+        if bins.size:
+            bins[-1] = upto_last - below[-2]  # the last bin is closed on the right
+        counts = [int(below[0]), *(int(c) for c in bins), int(ordered.size - upto_last)]
+        return cls(edges=edges, counts=tuple(counts))
 
     def merge(self, other: Histogram) -> Histogram:
         if self.edges != other.edges:
@@ -252,14 +259,15 @@ def _numeric(
     missing = np.isnan(values)
     present = values[~missing]
     finite = present[np.isfinite(present)]
+    ordered = np.sort(present)  # one sort: both histograms are then edge lookups
     return NumericProfile(
         kind="numeric",
         rows=int(values.size),
         missing=int(missing.sum()),
         infinite=int(present.size - finite.size),
         moments=Moments.of(finite),
-        histogram=Histogram.of(present, edges),
-        sketch=Histogram.of(present, sketch_edges),
+        histogram=Histogram.of_sorted(ordered, edges),
+        sketch=Histogram.of_sorted(ordered, sketch_edges),
     )
 
 

@@ -13,6 +13,7 @@ from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
 from shipyard.interfaces.cli.output import console, emit, err_console
+from shipyard.interfaces.cli.report import report
 from shipyard.interfaces.cli.serve import serve
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(monitoring_cmds.alerts_app, name="alerts")
 app.add_typer(deployment_cmds.deploy_app, name="deploy")
 app.add_typer(deployment_cmds.rollout_app, name="rollout")
 app.command("controller")(deployment_cmds.controller)
+app.command("report")(report)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.core.errors import Overloaded, SchemaError, ShipyardError
+from shipyard.core.errors import ModelFailure, Overloaded, SchemaError, ShipyardError
 from shipyard.interfaces.http.errors import MLFLOW_CODES, status_of
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.state import ServerState, server_state
@@ -73,6 +73,10 @@ def prediction_route(
                 response.background = BackgroundTask(state.dataplane.run_shadows, result, rid)
         except ShipyardError as exc:
             response = error_response(exc, protocol, rid)
+            if isinstance(exc, ModelFailure) and exc.version is not None:  # name who answered
+                version = str(exc.version)
+                response.headers["x-model-name"] = exc.model or ""
+                response.headers["x-model-version"] = version
             if response.status_code == 500:
                 log.error("request %s to %s failed: %s: %s", rid, name, type(exc).__name__, exc)
         except Exception as exc:  # a bug of ours: answer 500 with the id, keep serving
