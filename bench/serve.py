@@ -1403,6 +1403,7 @@ def render_model(results: Results, name: str) -> Any:
         ("p99 ms", "right"),
         ("mean ms", "right"),
         ("srv CPU", "right"),
+        ("srv ms/req", "right"),
         ("cli CPU", "right"),
         ("other CPU", "right"),
         ("rows/predict", "right"),
@@ -1425,13 +1426,15 @@ def render_model(results: Results, name: str) -> Any:
             _ms(s.p99_ms),
             _ms(s.mean_ms),
             "" if s.server_cpu is None else f"{s.server_cpu:.2f}",
+            "" if s.server_cpu is None or not s.rate else f"{s.server_cpu / s.rate * 1e3:.2f}",
             "" if s.client_cpu is None else f"{s.client_cpu:.2f}",
             _noise(s.other_cpu),
             "" if s.rows_per_predict is None else f"{s.rows_per_predict:.1f}",
         )
     table.caption = (
         "c = concurrent requests (closed loop, keep-alive); ok = 2xx answers in the window; "
-        f"CPU in cores (this machine has {os.cpu_count()}); other CPU = every other process on "
+        f"CPU in cores (this machine has {os.cpu_count()}); srv ms/req = server CPU time per "
+        "answer (less sensitive to noise than latency); other CPU = every other process on "
         f"the machine (noise, red above {NOISY_CPU:g}); rows/predict from the server's /metrics"
     )
     table.caption_justify = "left"

@@ -8,11 +8,15 @@ from sqlalchemy import Engine
 
 from shipyard.core.config import Settings
 from shipyard.lifecycle.controller import Controller
+from shipyard.lifecycle.loop import ClosedLoop
+from shipyard.lifecycle.project import Project, seconds
+from shipyard.lifecycle.project import load as load_project
+from shipyard.lifecycle.retraining import Retrainer
 from shipyard.lifecycle.service import RolloutService
 from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.monitor import MonitorService
 from shipyard.monitoring.notifiers.base import create_notifier
-from shipyard.monitoring.scheduler import MonitorScheduler
+from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.service import RegistryService
@@ -38,12 +42,36 @@ class Services:
         self.logs.close()
         self.registry.store.close()
 
+    def project(self) -> Project | None:
+        path = self.settings.project
+        return load_project(path) if path is not None else None
+
+    def closed_loop(self, project: Project) -> ClosedLoop:
+        return ClosedLoop(
+            project,
+            registry=self.registry,
+            rollouts=self.rollouts,
+            retrainer=Retrainer(self.registry, self.logs),
+            monitor_store=self.monitoring.store,
+            alerts=self.monitoring.alerts,
+        )
+
     def controller(self, *, tick: float = 0.5, lease_ttl: float = 5.0) -> Controller:
-        """A controller over this registry (not started)."""
+        """A controller over this registry (not started), with the project's monitors and policies."""
+        project = self.project()
+        schedules = (
+            [
+                Schedule(endpoint, seconds(m.every), m.config())
+                for endpoint, m in project.monitors.items()
+            ]
+            if project is not None
+            else []
+        )
         return Controller(
             self.rollouts,
             self.rollouts.store,
-            monitors=MonitorScheduler(self.monitoring),
+            monitors=MonitorScheduler(self.monitoring, schedules),
+            loop=self.closed_loop(project) if project is not None and project.policies else None,
             tick=tick,
             lease_ttl=lease_ttl,
         )

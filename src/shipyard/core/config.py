@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     alert_webhook_secret: str | None = None
     """Shared secret for the ``X-Shipyard-Signature`` HMAC-SHA256 header of alert webhooks."""
 
+    project: Path | None = None
+    """A ``shipyard.yaml`` project file: the controller runs its monitors and policies."""
+
     actor: str = Field(default_factory=_default_actor)
     """Name recorded in the audit log for changes made by this process."""
 

@@ -17,6 +17,7 @@ import time
 import uuid
 
 from shipyard.core.errors import ShipyardError
+from shipyard.lifecycle.loop import ClosedLoop
 from shipyard.lifecycle.service import RolloutService
 from shipyard.monitoring.scheduler import MonitorScheduler
 from shipyard.registry.sql.deployments import SqlDeploymentStore
@@ -39,6 +40,7 @@ class Controller:
         store: SqlDeploymentStore,
         *,
         monitors: MonitorScheduler | None = None,
+        loop: ClosedLoop | None = None,
         tick: float = DEFAULT_TICK_S,
         lease_ttl: float = DEFAULT_LEASE_TTL_S,
         holder: str | None = None,
@@ -46,6 +48,7 @@ class Controller:
         self.rollouts = rollouts
         self.store = store
         self.monitors = monitors
+        self.loop = loop
         self.tick_seconds = tick
         self.lease_ttl = lease_ttl
         self.holder = holder or holder_name()
@@ -73,6 +76,11 @@ class Controller:
                 log.exception("rollout %s of %s: tick failed", record.id, record.deployment)
         if self.monitors is not None:
             self.monitors.run_due(now)
+        if self.loop is not None:
+            try:
+                self.loop.tick()
+            except Exception:  # the policies must not stop rollouts
+                log.exception("closed-loop tick failed")
         return True
 
     def start(self) -> Controller:
@@ -93,6 +101,8 @@ class Controller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.loop is not None:
+            self.loop.close()
         if self.leader:
             with contextlib.suppress(ShipyardError):
                 self.store.release_lease(LEASE, self.holder)

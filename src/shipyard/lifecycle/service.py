@@ -293,7 +293,13 @@ def parse_gate(items: list[str] | None) -> GateConfig:
                 f"--gate {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}"
             )
         try:
-            values[key] = int(raw) if fields[key].type in ("int", int) else float(raw)
+            number = float(raw)
+            if fields[key].type in ("int", int):
+                if not number.is_integer():
+                    raise ValueError(raw)
+                values[key] = int(number)
+            else:
+                values[key] = number
         except ValueError as exc:
             raise InvalidArgument(f"--gate {item!r}: {raw!r} is not a number") from exc
     return GateConfig(**values)

@@ -130,3 +130,51 @@ class Alert:
     last_seen_at: dt.datetime
     resolved_at: dt.datetime | None = None
     monitor: str = "default"
+
+
+@dataclass(frozen=True)
+class ProtectedAlias:
+    """An alias that only approved versions may become (see ``registry.governance``)."""
+
+    name: str
+    alias: str
+    required_approvals: int
+    updated_at: dt.datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One reviewer's decision on a version: ``approved`` or ``rejected``."""
+
+    id: int
+    name: str
+    version: int
+    decision: str
+    actor: str
+    comment: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    """Where a version stands: ``pending``, ``approved`` or ``rejected`` (the last two are final).
+
+    ``approvals`` lists every decision, oldest first; ``required`` is the number of distinct approvers
+    the model's strictest protected alias asks for (1 when none is protected).
+    """
+
+    status: str
+    approvals: tuple[Approval, ...]
+    required: int
+    name: str
+    version: int
+    decided_at: dt.datetime | None = None
+
+    @property
+    def approved_by(self) -> tuple[str, ...]:
+        return tuple(a.actor for a in self.approvals if a.decision == "approved")
+
+    @property
+    def final(self) -> bool:
+        return self.status != "pending"

@@ -261,5 +261,11 @@ class RegistryService:
     ) -> list[AuditEvent]:
         return self.store.list_audit(since=since, action=action, target=target, limit=limit)
 
+    def record(
+        self, action: str, target: str, details: Mapping[str, Any], *, actor: str | None = None
+    ) -> None:
+        """An audit event for something decided outside the registry (a failed job, a verdict)."""
+        self.store.add_audit(self._who(actor), action, target, details)
+
     def revision(self) -> int:
         return self.store.revision()

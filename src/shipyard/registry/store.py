@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from shipyard.registry.entities import (
     Alias,
@@ -78,6 +78,10 @@ class RegistryStore(Protocol):
         target: str | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]: ...
+
+    def add_audit(
+        self, actor: str, action: str, target: str, details: Mapping[str, Any]
+    ) -> None: ...
 
     def revision(self) -> int:
         """A number that grows with every change: cheap to poll for 'did anything change'."""

@@ -9,6 +9,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.interfaces.cli import deployments as deployment_cmds
+from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
@@ -38,6 +39,8 @@ app.add_typer(deployment_cmds.deploy_app, name="deploy")
 app.add_typer(deployment_cmds.rollout_app, name="rollout")
 app.command("controller")(deployment_cmds.controller)
 app.command("report")(report)
+app.command("apply")(lifecycle_cmds.apply)
+app.command("retrain")(lifecycle_cmds.retrain)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)
@@ -60,9 +63,14 @@ def root(
         "--actor",
         help="Name recorded in the audit log (default: $SHIPYARD_ACTOR or the OS user).",
     ),
+    project: Path | None = typer.Option(
+        None, "--project", help="A shipyard.yaml project file (default: $SHIPYARD_PROJECT)."
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     set_overrides(ctx, home, actor)
+    if project is not None:
+        state(ctx).overrides["project"] = project.resolve()
     ctx.call_on_close(state(ctx).close)
 
 

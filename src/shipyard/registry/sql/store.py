@@ -675,6 +675,11 @@ class SqlRegistryStore:
             for r in rows
         ]
 
+    def add_audit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+        """Record an event that changed nothing in this database (a failed job, a verdict)."""
+        with self.write() as conn:
+            self.audit(conn, actor, action, target, details, now_us())
+
     def revision(self) -> int:
         with self.read() as conn:
             return int(

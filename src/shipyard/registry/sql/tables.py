@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -217,4 +218,52 @@ leases = Table(
     Column("name", String(128), primary_key=True),
     Column("holder", String(256), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+# -- governance (0004): protected aliases and approvals ------------------------------------------------
+
+protected_aliases = Table(
+    "protected_aliases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("required_approvals", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    ForeignKeyConstraint(["name"], ["registered_models.name"], ondelete="CASCADE"),
+    CheckConstraint("required_approvals >= 1", name="ck_protected_aliases_required"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"], ["model_versions.name", "model_versions.version"], ondelete="CASCADE"
+    ),
+    CheckConstraint("decision IN ('approved', 'rejected')", name="ck_approvals_decision"),
+    Index("ix_approvals_name_version", "name", "version"),
+)
+
+version_approval = Table(
+    "version_approval",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("decided_at", BigInteger, nullable=True),
+    ForeignKeyConstraint(
+        ["name", "version"], ["model_versions.name", "model_versions.version"], ondelete="CASCADE"
+    ),
+    CheckConstraint(
+        "status IN ('pending', 'approved', 'rejected')", name="ck_version_approval_status"
+    ),
 )

@@ -1,0 +1,1 @@
+"""Small runnable examples used by ``shipyard demo`` (and good starting points for your own)."""

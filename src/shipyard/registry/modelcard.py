@@ -1,0 +1,415 @@
+"""Model cards: a version's facts as Markdown and as one self-contained HTML page.
+
+The card is built only from what the registry knows (the version row, its manifest, its reference
+profile, its alias history and, when a ``GovernanceService`` is given, its approvals) plus an optional
+``evaluation`` against the champion. Sections follow Mitchell et al., *Model Cards for Model
+Reporting* (2019), where data exists: Model Details, Intended Use, Metrics, Training Data, Evaluation
+and Quantitative Analyses (with an evaluation), Lineage, Approvals, Alias History, and Caveats and
+Recommendations, which lists what is unknown rather than guessing it.
+
+User-provided text comes from version tags: ``intended_use`` (else the model's description),
+``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (``html.escape``), and the
+page has embedded CSS and no external resource (no script, link, image or URL fetch).
+
+``evaluation`` shape (every key optional)::
+
+    {"champion": "churn/2", "dataset": "holdout 2026-11",
+     "metrics": {"auc": {"candidate": 0.91, "champion": 0.89}, "rows": 5000},
+     "slices": {"region=north": {"auc": 0.90}, "region=south": {"auc": 0.93}}}
+
+Other scalar keys are listed as facts; ``slices`` feeds the Quantitative Analyses table.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.errors import NotFound
+from shipyard.package.manifest import Manifest
+from shipyard.registry.entities import AliasEvent, ModelVersion
+from shipyard.registry.service import RegistryService
+from shipyard.stats.profile import DatasetProfile, NumericProfile
+
+if TYPE_CHECKING:
+    from shipyard.registry.governance import GovernanceService
+
+PROFILE_FILE = "profile.json"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    markdown: str
+    html: str
+
+
+# -- the card's content, independent of its format ----------------------------------------------------
+
+
+@dataclass
+class _Section:
+    title: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[str, Sequence[str], list[Sequence[str]]]] = field(default_factory=list)
+    bullets: list[str] = field(default_factory=list)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str, sort_keys=True)
+    return str(value)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+
+
+def model_card(
+    registry: RegistryService,
+    name: str,
+    version: int,
+    *,
+    governance: GovernanceService | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """The card of ``name/version`` (``NotFound`` if it does not exist)."""
+    mv = registry.get_version(name, version)
+    model = registry.get_model(name)
+    manifest = registry.manifest(mv)
+    caveats: list[str] = []
+    sections = [_details(mv, manifest)]
+
+    intended = mv.tags.get("intended_use") or model.description
+    use = _Section("Intended Use")
+    if intended:
+        use.text.append(intended)
+    else:
+        use.text.append("Not stated.")
+        caveats.append(
+            "Intended use is not stated: set the version tag `intended_use` or the model description."
+        )
+    sections.append(use)
+
+    metrics = _Section("Metrics")
+    if mv.metrics:
+        metrics.tables.append(
+            ("", ["metric", "value"], [[k, _fmt(v)] for k, v in mv.metrics.items()])
+        )
+    else:
+        metrics.text.append("No metrics were recorded with this version.")
+        caveats.append("No metrics were recorded when the version was logged.")
+    if mv.params:
+        metrics.tables.append(
+            ("Parameters", ["parameter", "value"], [[k, _fmt(v)] for k, v in mv.params.items()])
+        )
+    sections.append(metrics)
+
+    sections.append(_training_data(registry, mv, manifest, caveats))
+    if evaluation is not None:
+        sections.extend(_evaluation(evaluation, caveats))
+    else:
+        caveats.append("No evaluation against the champion was attached to this card.")
+
+    lineage = _Section("Lineage")
+    lin = manifest.lineage
+    lineage.facts.append(("Parent version", lin.parent or "none recorded"))
+    lineage.facts.extend((str(k), _fmt(v)) for k, v in lin.extra.items())
+    sections.append(lineage)
+
+    if governance is not None:
+        sections.append(_approvals(governance, name, version, caveats))
+    sections.append(_alias_history(registry, name, version))
+
+    final = _Section("Caveats and Recommendations")
+    for tag, label in (
+        ("limitations", "Limitations"),
+        ("ethical_considerations", "Ethical considerations"),
+    ):
+        if mv.tags.get(tag):
+            final.facts.append((label, mv.tags[tag]))
+        else:
+            caveats.append(f"{label} are not documented (version tag `{tag}`).")
+    final.bullets.extend(caveats)
+    sections.append(final)
+
+    title = f"Model card: {mv.name}/{mv.version}"
+    return ModelCard(markdown=render_markdown(title, sections), html=render_html(title, sections))
+
+
+def _details(mv: ModelVersion, manifest: Manifest) -> _Section:
+    flavor = manifest.flavor
+    section = _Section("Model Details")
+    section.facts.extend(
+        [
+            ("Model", mv.name),
+            ("Version", str(mv.version)),
+            ("Description", mv.description or "-"),
+            ("Flavor", mv.flavor),
+            ("Framework", f"{flavor.framework} {flavor.framework_version}"),
+            ("Serialization", flavor.serialization),
+            ("Python", manifest.requirements.python),
+            ("Created", f"{mv.created_at.isoformat(timespec='seconds')} by {mv.created_by}"),
+            ("Package digest", mv.digest),
+            ("Size", f"{mv.size_bytes} bytes"),
+            ("Aliases", " ".join("@" + a for a in mv.aliases) or "-"),
+            ("Tags", ", ".join(f"{k}={v}" for k, v in sorted(mv.tags.items())) or "-"),
+            ("Packaged with", f"shipyard {manifest.shipyard_version}"),
+        ]
+    )
+    return section
+
+
+def _training_data(
+    registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
+) -> _Section:
+    lin = manifest.lineage
+    section = _Section("Training Data")
+    section.facts.extend(
+        [
+            ("Dataset", lin.dataset_name or "-"),
+            ("Dataset URI", lin.dataset_uri or "-"),
+            ("Data digest", lin.data_digest or "-"),
+            ("Git commit", (lin.git_commit or "-") + (" (dirty)" if lin.git_dirty else "")),
+            ("Git repository", lin.git_repository or "-"),
+        ]
+    )
+    if not (lin.dataset_name or lin.dataset_uri):
+        caveats.append("The training dataset is not named (no dataset name or URI recorded).")
+    if not lin.git_commit:
+        caveats.append("The training code's git commit is unknown.")
+    elif lin.git_dirty:
+        caveats.append("The model was packaged from a git working tree with uncommitted changes.")
+    raw = registry.package_file(mv, manifest.profile or PROFILE_FILE)
+    data = json.loads(raw) if raw is not None else {}
+    if "inputs" not in data:
+        caveats.append("No reference profile: the training data's distribution is unknown.")
+        return section
+    profile = DatasetProfile.from_dict(data["inputs"])
+    rows: list[Sequence[str]] = []
+    for column, col in profile.columns.items():
+        if isinstance(col, NumericProfile):
+            m = col.moments
+            summary = (
+                f"mean {_fmt(m.mean)}, std {_fmt(m.std)}, range [{_fmt(m.min)}, {_fmt(m.max)}]"
+            )
+        else:
+            seen = col.rows - col.missing
+            top = ", ".join(
+                f"{c} {_pct(n, seen)}" for c, n in zip(col.categories[:5], col.counts, strict=False)
+            )
+            summary = f"top: {top or '-'} ({col.distinct} distinct)"
+        rows.append([column, col.kind, _pct(col.missing, col.rows), summary])
+    section.tables.append(
+        (f"Reference profile ({profile.rows} rows)", ["column", "kind", "missing", "summary"], rows)
+    )
+    return section
+
+
+def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Section]:
+    section = _Section("Evaluation")
+    section.facts.extend(
+        (str(k), _fmt(v))
+        for k, v in evaluation.items()
+        if k not in ("metrics", "slices") and not isinstance(v, Mapping)
+    )
+    rows: list[Sequence[str]] = []
+    for metric, value in dict(evaluation.get("metrics") or {}).items():
+        if isinstance(value, Mapping):
+            ours, champ = value.get("candidate", value.get("challenger")), value.get("champion")
+            delta = value.get("delta")
+            if delta is None and isinstance(ours, int | float) and isinstance(champ, int | float):
+                delta = float(ours) - float(champ)
+            rows.append([str(metric), _fmt(ours), _fmt(champ), _fmt(delta)])
+        else:
+            rows.append([str(metric), _fmt(value), "-", "-"])
+    if rows:
+        section.tables.append(("", ["metric", "this version", "champion", "delta"], rows))
+    else:
+        section.text.append("No evaluation metrics were provided.")
+    analyses = _Section("Quantitative Analyses")
+    slices: Mapping[str, Any] = evaluation.get("slices") or {}
+    names = sorted({str(m) for v in slices.values() if isinstance(v, Mapping) for m in v})
+    if slices and names:
+        analyses.tables.append(
+            (
+                "",
+                ["slice", *names],
+                [
+                    [str(s), *(_fmt(v.get(m)) if isinstance(v, Mapping) else "-" for m in names)]
+                    for s, v in slices.items()
+                ],
+            )
+        )
+    else:
+        analyses.text.append("No disaggregated (per-slice) results were provided.")
+        caveats.append("Performance across subgroups (slices) is unknown.")
+    return [section, analyses]
+
+
+def _approvals(
+    governance: GovernanceService, name: str, version: int, caveats: list[str]
+) -> _Section:
+    status = governance.status(name, version)
+    protected = governance.list_protected(name)
+    section = _Section("Approvals")
+    section.facts.extend(
+        [
+            ("Status", status.status),
+            ("Approvers", f"{len(set(status.approved_by))} of {status.required} required"),
+            (
+                "Protected aliases",
+                ", ".join(f"@{p.alias} ({p.required_approvals})" for p in protected) or "none",
+            ),
+        ]
+    )
+    if status.approvals:
+        section.tables.append(
+            (
+                "",
+                ["when", "actor", "decision", "comment"],
+                [
+                    [a.at.isoformat(timespec="seconds"), a.actor, a.decision, a.comment or "-"]
+                    for a in status.approvals
+                ],
+            )
+        )
+    if status.status != "approved":
+        caveats.append(f"This version is {status.status}, not approved.")
+    return section
+
+
+def _alias_names(registry: RegistryService, name: str) -> set[str]:
+    """Current aliases plus every alias the audit log shows was ever set or deleted."""
+    names = {a.alias for a in registry.list_aliases(name)}
+    for event in registry.audit(action="alias.", target=name, limit=100_000):
+        if event.target.startswith(f"{name}@"):
+            names.add(event.target.split("@", 1)[1])
+    return names
+
+
+def _alias_history(registry: RegistryService, name: str, version: int) -> _Section:
+    events: list[AliasEvent] = []
+    for alias in _alias_names(registry, name):
+        try:
+            history = registry.alias_history(name, alias)
+        except NotFound:
+            continue
+        events.extend(e for e in history if version in (e.from_version, e.to_version))
+    events.sort(key=lambda e: (e.at, e.id))
+    section = _Section("Alias History")
+    if not events:
+        section.text.append("This version has never been the target of an alias.")
+        return section
+    section.tables.append(
+        (
+            "",
+            ["when", "alias", "from", "to", "actor", "reason"],
+            [
+                [
+                    e.at.isoformat(timespec="seconds"),
+                    "@" + e.alias,
+                    _fmt(e.from_version),
+                    "(deleted)" if e.to_version is None else str(e.to_version),
+                    e.actor,
+                    e.reason or "-",
+                ]
+                for e in events
+            ],
+        )
+    )
+    return section
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    """Markdown text with raw HTML neutralised (a viewer must not run a user's ``<script>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_cell(text: str) -> str:
+    return _md(text).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def render_markdown(title: str, sections: Sequence[_Section]) -> str:
+    out = [f"# {_md(title)}", ""]
+    for s in sections:
+        out += [f"## {_md(s.title)}", ""]
+        if s.facts:
+            out += [f"- **{_md(k)}:** {_md(v).replace(chr(10), ' ')}" for k, v in s.facts] + [""]
+        for paragraph in s.text:
+            out += [_md(paragraph), ""]
+        for caption, headers, rows in s.tables:
+            if caption:
+                out += [f"### {_md(caption)}", ""]
+            out.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+            out.append("|" + "---|" * len(headers))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            out.append("")
+        if s.bullets:
+            out += [f"- {_md(b)}" for b in s.bullets] + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;
+color:#1f2328;line-height:1.45}
+main{max-width:960px;margin:2rem auto;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:1.5rem}
+section{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:1rem 1.25rem;
+margin-bottom:1rem}
+h2{font-size:1.15rem;margin:0 0 .75rem}h3{font-size:1rem;margin:1rem 0 .5rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
+dt{font-weight:600;color:#57606a}dd{margin:0;overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%;font-size:.92rem;margin:.25rem 0}
+th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}p{white-space:pre-wrap;margin:.5rem 0}li{margin:.2rem 0}
+"""
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def render_html(title: str, sections: Sequence[_Section]) -> str:
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>",
+        f"<body><main><h1>{_e(title)}</h1>",
+    ]
+    for s in sections:
+        out.append(f"<section><h2>{_e(s.title)}</h2>")
+        if s.facts:
+            out.append(
+                "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in s.facts) + "</dl>"
+            )
+        out += [f"<p>{_e(p)}</p>" for p in s.text]
+        for caption, headers, rows in s.tables:
+            if caption:
+                out.append(f"<h3>{_e(caption)}</h3>")
+            out.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{_e(h)}</th>" for h in headers)
+                + "</tr></thead><tbody>"
+                + "".join(
+                    "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows
+                )
+                + "</tbody></table>"
+            )
+        if s.bullets:
+            out.append("<ul>" + "".join(f"<li>{_e(b)}</li>" for b in s.bullets) + "</ul>")
+        out.append("</section>")
+    out.append("</main></body></html>")
+    return "\n".join(out) + "\n"
