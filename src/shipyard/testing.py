@@ -33,7 +33,8 @@ class ThresholdModel:
         return (_column(data, self.column) > self.threshold).astype(np.int64)
 
     def predict_proba(self, data: Any) -> npt.NDArray[np.float64]:
-        p1 = 1.0 / (1.0 + np.exp(-(_column(data, self.column) - self.threshold) / self.scale))
+        z = np.clip((_column(data, self.column) - self.threshold) / self.scale, -500, 500)
+        p1 = 1.0 / (1.0 + np.exp(-z))
         return np.column_stack([1.0 - p1, p1])
 
 

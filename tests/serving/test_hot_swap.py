@@ -63,7 +63,8 @@ async def _load(
 
 
 def test_alias_moves_under_load_swap_without_failures(swap_home: Path, start: Starter) -> None:
-    server = start("m@champion", home=swap_home)
+    # this test is about swapping: no prediction log or controller competing for the 2 cores
+    server = start("m@champion", "--no-log", "--no-controller", home=swap_home)
     stop = threading.Event()
     seen: list[tuple[float, int, str]] = []
     loader = threading.Thread(target=lambda: asyncio.run(_load(server.url, stop, seen)))
@@ -146,10 +147,12 @@ def test_two_workers_and_graceful_sigterm(swap_home: Path, start: Starter) -> No
         with httpx.Client(base_url=server.url, timeout=30) as http:
             results.append(http.post("/v1/models/slow/predict", json=[{"x": 1.0}]).status_code)
 
-    for _ in range(60):  # a new connection each time: the workers share the listening socket
-        pids.add(str(httpx.get(f"{server.url}/api/status").json()["worker_pid"]))
-        if len(pids) == 2:
-            break
+    deadline = time.monotonic() + 60
+    while len(pids) < 2 and time.monotonic() < deadline:
+        # a new connection each time: the workers share the listening socket; wait for both ready
+        status = httpx.get(f"{server.url}/api/status").json()
+        if status["ready"]:
+            pids.add(str(status["worker_pid"]))
     threads = [threading.Thread(target=call) for _ in range(4)]
     for t in threads:
         t.start()
