@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -24,6 +24,7 @@ from shipyard.interfaces.sdk import Client
 from shipyard.telemetry.reader import LogReader
 from shipyard.testing import FailingModel, SlowModel, ThresholdModel
 
+from ..helpers import cli_json
 from ..serving.conftest import Server, start_server
 
 FRAME = pd.DataFrame({"x": [-0.9, -0.3, 0.2, 0.8]})
@@ -90,23 +91,8 @@ class Load:
             self.thread.join(timeout=30)
 
 
-def cli(home: Path, *args: str) -> dict[str, object]:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shipyard.interfaces.cli.main",
-            "--home",
-            str(home),
-            *args,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)  # type: ignore[no-any-return]
+def cli(home: Path, *args: str) -> Any:
+    return cli_json(home, *args)
 
 
 def wait_for_status(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from shipyard.interfaces.sdk import Client
 from shipyard.telemetry.reader import LogReader
 
+from ..helpers import cli_json
 from ..serving.conftest import Server, start_server
 
 
@@ -80,23 +80,8 @@ def send(server: Server, frame: pd.DataFrame, batch: int = 50) -> list[str]:
     return ids
 
 
-def cli(home: Path, *args: str) -> dict[str, object]:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shipyard.interfaces.cli.main",
-            "--home",
-            str(home),
-            *args,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)  # type: ignore[no-any-return]
+def cli(home: Path, *args: str) -> Any:
+    return cli_json(home, *args)
 
 
 def test_feedback_drift_performance_and_alerts(monitored: tuple[Path, Server]) -> None:
