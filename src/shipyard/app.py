@@ -19,8 +19,10 @@ from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
+from shipyard.registry.governance import GovernanceService
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import SqlDeploymentStore
+from shipyard.registry.sql.governance import SqlGovernanceStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.telemetry.feedback import FeedbackLog
@@ -37,6 +39,7 @@ class Services:
     monitoring: MonitorService
     deployments: DeploymentService
     rollouts: RolloutService
+    governance: GovernanceService
 
     def close(self) -> None:
         self.logs.close()
@@ -120,6 +123,8 @@ def build(settings: Settings | None = None) -> Services:
     monitor_store = SqlMonitorStore(store)
     deployment_store = SqlDeploymentStore(store)
     deployments = DeploymentService(deployment_store, registry)
+    governance = GovernanceService(SqlGovernanceStore(store), registry)
+    registry.alias_guard = governance.check_can_point
     monitoring = MonitorService(
         registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
     )
@@ -130,5 +135,8 @@ def build(settings: Settings | None = None) -> Services:
         feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
         monitoring=monitoring,
         deployments=deployments,
-        rollouts=RolloutService(registry, deployments, deployment_store, logs),
+        rollouts=RolloutService(
+            registry, deployments, deployment_store, logs, governance=governance
+        ),
+        governance=governance,
     )

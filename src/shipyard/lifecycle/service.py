@@ -14,6 +14,7 @@ from shipyard.lifecycle.evidence import gather
 from shipyard.lifecycle.gates import Analysis, GateConfig, analyze
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.deployments import DeploymentSpec
+from shipyard.registry.governance import GovernanceService
 from shipyard.registry.refs import parse_ref
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import RolloutEvent, RolloutRecord, SqlDeploymentStore
@@ -40,7 +41,10 @@ class RolloutService:
         deployments: DeploymentService,
         store: SqlDeploymentStore,
         reader: LogReader,
+        *,
+        governance: GovernanceService | None = None,
     ) -> None:
+        self.governance = governance
         self.registry = registry
         self.deployments = deployments
         self.store = store
@@ -102,19 +106,77 @@ class RolloutService:
             keep_warm=keep_warm,
             now=time.time(),
         )
+        event = {
+            "strategy": strategy,
+            "from": stable.ref,
+            "to": candidate.ref,
+            "weight": state.weight,
+            "interval": interval,
+        }
+        if move_alias is not None:
+            verdict = self._approval(ref.name, ref.alias or "", candidate.version)
+            if verdict == "rejected":
+                raise Conflict(f"{candidate.ref} was rejected; it cannot become {move_alias}")
+            if (
+                verdict == "pending"
+            ):  # a protected alias: nothing moves until the version is approved
+                return self.store.create_rollout(
+                    endpoint,
+                    "pending_approval",
+                    {**state.to_dict(), "pending_spec": spec},
+                    actor=actor or self.registry.actor,
+                    event={**event, "waiting_for": f"approval of {candidate.ref}"},
+                )
         return self.store.create_rollout(
             endpoint,
             "running",
             state.to_dict(),
             actor=actor or self.registry.actor,
             spec=DeploymentSpec.from_dict(spec),
-            event={
-                "strategy": strategy,
-                "from": stable.ref,
-                "to": candidate.ref,
-                "weight": state.weight,
-                "interval": interval,
-            },
+            event=event,
+        )
+
+    def _approval(self, name: str, alias: str, version: int) -> str:
+        """``unprotected``, ``approved``, ``pending`` or ``rejected`` for moving ``name@alias``."""
+        if self.governance is None or self.governance.protected(name, alias) is None:
+            return "unprotected"
+        try:
+            self.governance.check_can_point(name, alias, version)
+            return "approved"
+        except Conflict:
+            return (
+                "rejected"
+                if self.governance.status(name, version).status == "rejected"
+                else "pending"
+            )
+
+    def _tick_pending(self, record: RolloutRecord, now: float, actor: str) -> RolloutRecord:
+        state = dict(record.state)
+        name, alias = str(state["alias"]).split("@", 1)
+        version = int(str(state["candidate"]).rsplit("/", 1)[1])
+        verdict = self._approval(name, alias, version)
+        if verdict == "pending":
+            return record
+        spec = state.pop("pending_spec")
+        if verdict == "rejected":
+            return self.store.update_rollout(
+                record.id,
+                "rejected",
+                state,
+                actor=actor,
+                kind="rejected",
+                details={"reason": f"{state['candidate']} was rejected"},
+                expected_status="pending_approval",
+            )
+        return self.store.update_rollout(
+            record.id,
+            "running",
+            {**state, "step_started_at": now},
+            actor=actor,
+            kind="approved",
+            details={"approved": state["candidate"]},
+            spec=DeploymentSpec.from_dict(spec),
+            expected_status="pending_approval",
         )
 
     # -- running --------------------------------------------------------------------------------------
@@ -142,6 +204,8 @@ class RolloutService:
     ) -> RolloutRecord:
         """Take the next decision of one rollout if it is due (called by the controller)."""
         now = time.time() if now is None else now
+        if record.status == "pending_approval":
+            return self._tick_pending(record, now, actor)
         if record.status not in ("running", "promoting"):
             return record
         state = machine.RolloutState.from_dict(dict(record.state))
@@ -161,12 +225,14 @@ class RolloutService:
                 else None
             )
             if current != version:  # idempotent: a controller that died here redoes it safely
+                back = version == int(str(decision.state.stable).rsplit("/", 1)[1])
                 self.registry.set_alias(
                     name,
                     alias,
                     version,
                     actor=actor,
-                    reason=f"rollout {record.id} promoted {name}/{version}",
+                    guarded=not back,  # a rollback is not a promotion
+                    reason=f"rollout {record.id} moved {name}@{alias} to {version}",
                 )
         spec = DeploymentSpec.from_dict(decision.spec) if decision.spec is not None else None
         updated = self.store.update_rollout(
@@ -262,6 +328,7 @@ class RolloutService:
             ref.alias,
             last.from_version,
             actor=who,
+            guarded=False,  # back to a target the alias already held
             reason=f"rollback from {last.to_version}",
         )
         return {"kind": "alias", "alias": primary, "from": last.to_version, "to": last.from_version}

@@ -11,14 +11,12 @@ from pathlib import Path
 
 import typer
 
-from shipyard.core.errors import InvalidArgument, Unavailable
+from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console, emit, print_table, when
 from shipyard.registry.entities import ApprovalStatus
 from shipyard.registry.governance import GovernanceService
 from shipyard.registry.modelcard import model_card
-from shipyard.registry.sql.governance import SqlGovernanceStore
-from shipyard.registry.sql.store import SqlRegistryStore
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
@@ -30,10 +28,7 @@ protect_app = typer.Typer(
 
 def governance(ctx: typer.Context) -> GovernanceService:
     """The governance service over this invocation's registry (to move into ``shipyard.app``)."""
-    registry = services(ctx).registry
-    if not isinstance(registry.store, SqlRegistryStore):
-        raise Unavailable("approvals need the SQL registry store")
-    return GovernanceService(SqlGovernanceStore(registry.store), registry)
+    return services(ctx).governance
 
 
 def _print_status(status: ApprovalStatus) -> None:

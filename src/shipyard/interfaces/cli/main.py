@@ -9,6 +9,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.interfaces.cli import deployments as deployment_cmds
+from shipyard.interfaces.cli import governance as governance_cmds
 from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
@@ -41,6 +42,11 @@ app.command("controller")(deployment_cmds.controller)
 app.command("report")(report)
 app.command("apply")(lifecycle_cmds.apply)
 app.command("retrain")(lifecycle_cmds.retrain)
+app.add_typer(governance_cmds.protect_app, name="protect")
+app.command("approve")(governance_cmds.approve)
+app.command("reject")(governance_cmds.reject)
+app.command("approvals")(governance_cmds.approvals)
+app.command("card")(governance_cmds.card)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)
