@@ -36,7 +36,9 @@ class GateConfig:
     """PSI of the candidate's predictions against the stable version's on the same window
     (0.25 is the conventional 'significant shift' band)."""
     max_accuracy_drop: float = 0.02
-    """With labels: candidate accuracy may trail the stable version's by at most this much."""
+    """With labels: candidate accuracy may trail the stable version's by at most this much — a
+    larger drop fails only when a one-sided two-proportion test finds it significant (p < 0.05),
+    so a few dozen labels cannot roll back a better model by chance."""
     min_labels: int = 30
     """Labelled candidate rows needed before the accuracy gate counts."""
 
@@ -139,12 +141,26 @@ def analyze(
         and candidate.labelled >= config.min_labels
     ):
         drop = stable.accuracy - candidate.accuracy
-        gates.append(
-            GateValue(
-                "accuracy_drop", drop, config.max_accuracy_drop, drop <= config.max_accuracy_drop
-            )
-        )
+        # a drop counts only when it is larger than the allowance and not explained by chance
+        worse = drop > config.max_accuracy_drop and _significant_drop(candidate, stable)
+        gates.append(GateValue("accuracy_drop", drop, config.max_accuracy_drop, not worse))
     failed = [g.name for g in gates if not g.passed]
     if failed:
         return Analysis("failed", gates, reason="failed gate(s): " + ", ".join(failed))
     return Analysis("successful", gates, reason="all gates passed")
+
+
+def _significant_drop(candidate: VersionWindow, stable: VersionWindow) -> bool:
+    """One-sided two-proportion z-test: is the candidate's accuracy lower than the stable one's?"""
+    from math import erfc, sqrt
+
+    assert candidate.accuracy is not None and stable.accuracy is not None
+    n1, n2 = candidate.labelled, stable.labelled
+    if n1 == 0 or n2 == 0:
+        return False
+    pooled = (candidate.accuracy * n1 + stable.accuracy * n2) / (n1 + n2)
+    se = sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return stable.accuracy > candidate.accuracy
+    z = (stable.accuracy - candidate.accuracy) / se
+    return 0.5 * erfc(z / sqrt(2)) < 0.05
