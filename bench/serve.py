@@ -476,7 +476,9 @@ class Servers:
             env=self.env(BENCH_BARE_MODELS=str(models_pickle)),
         )
 
-    def shipyard(self, home: Path, *, batching: bool, workers: int = 1) -> ServerProcess:
+    def shipyard(
+        self, home: Path, *, batching: bool, workers: int = 1, log: bool = True
+    ) -> ServerProcess:
         port = free_port()
         argv = [
             sys.executable,
@@ -503,10 +505,14 @@ class Servers:
                 "--max-wait-ms",
                 str(BATCH_WAIT_MS),
             ]
+        if not log:
+            argv.append("--no-log")
         label = "shipyard " + ("(batching)" if batching else "(no batching)")
+        if not log:
+            label += " no log"
         if workers > 1:
             label += f" ×{workers} workers"
-        tag = f"shipyard-{'b' if batching else 'nb'}-{workers}"
+        tag = f"shipyard-{'b' if batching else 'nb'}-{workers}{'' if log else '-nolog'}"
         return ServerProcess(
             label,
             argv,
@@ -1249,6 +1255,7 @@ FLOOR = "floor (in-process predict)"
 BARE = "bare starlette"
 SHIPYARD = "shipyard (no batching)"
 BATCHING = "shipyard (batching)"
+NO_LOG = "shipyard (no batching, no log)"
 
 
 def log(console: Any, message: str) -> None:
@@ -1329,9 +1336,13 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: R
         servers.stop(bare)
 
         # shipyard serve, without and with batching
-        for batching, setup in ((False, SHIPYARD), (True, BATCHING)):
+        for batching, setup, logging_on in (
+            (False, SHIPYARD, True),
+            (False, NO_LOG, False),
+            (True, BATCHING, True),
+        ):
             log(console, f"starting {setup}")
-            server = servers.start(servers.shipyard(fx.home, batching=batching))
+            server = servers.start(servers.shipyard(fx.home, batching=batching, log=logging_on))
             pids = server.worker_pids()
             for name in MODELS:
                 url = f"{server.base_url}/v1/models/{name}/predict?probabilities=false"
@@ -1507,6 +1518,19 @@ def checks(results: Results) -> list[Check]:
                         f"{ratio:.2f}",
                         f"≥ {THROUGHPUT_RATIO_TARGET:g}",
                         ratio >= THROUGHPUT_RATIO_TARGET,
+                    )
+                )
+        for c in CONCURRENCIES:
+            logged, unlogged = results.find(name, SHIPYARD, c), results.find(name, NO_LOG, c)
+            if logged and unlogged and unlogged.rate:
+                cost = 1 - logged.rate / unlogged.rate
+                out.append(
+                    Check(
+                        name,
+                        f"prediction-log cost in throughput, c={c}",
+                        f"{cost:+.1%}",
+                        "≤ 5%",
+                        cost <= 0.05,
                     )
                 )
         nb, b = results.find(name, SHIPYARD, 32), results.find(name, BATCHING, 32)

@@ -54,3 +54,21 @@ def test_bad_input_to_a_loaded_model_is_precise(
         shipyard.ShipyardError, match="missing column 'mean radius' \\(expected float64\\)"
     ):
         model.predict(X.drop(columns=["mean radius"]))
+
+
+def test_deployments_rollouts_and_feedback_from_the_sdk(tmp_path: Path) -> None:
+    from shipyard.testing import ThresholdModel
+
+    frame = pd.DataFrame({"x": [0.0, 1.0]})
+    with shipyard.Client(home=tmp_path / "h") as client:
+        for t in (0.0, 0.5):
+            client.log_model(ThresholdModel("x", t), name="m", X_sample=frame)
+        client.set_alias("m", "champion", 1)
+        d = client.deploy("ab", {"m/1": 70, "m/2": 30}, sticky=("header", "x-user"))
+        assert d.revision == 1 and d.spec.sticky is not None
+        assert client.deploy("ab", {"m/1": 50, "m/2": 50}).revision == 2
+        record = client.start_rollout("m", 2, steps=(50.0, 100.0), interval=5)
+        assert record.status == "running"
+        assert client.rollout_status("m").state.candidate == "m/2"
+        result = client.feedback({"no-such-request": 1})
+        assert result["unknown_ids"] == ["no-such-request"] and result["accepted"] == 0

@@ -57,8 +57,11 @@ def test_gates() -> None:
         cfg,
     )
     assert worse.verdict == "failed" and "accuracy_drop" in worse.reason
-    noisy = analyze(VersionWindow(2, requests=40, p99_ms=5, accuracy=0.80, labelled=40),
-                    VersionWindow(1, requests=40, p99_ms=5, accuracy=0.85, labelled=40), cfg)
+    noisy = analyze(
+        VersionWindow(2, requests=40, p99_ms=5, accuracy=0.80, labelled=40),
+        VersionWindow(1, requests=40, p99_ms=5, accuracy=0.85, labelled=40),
+        cfg,
+    )
     assert noisy.verdict == "successful"  # 5 points on 40 labels is chance, not evidence
 
 

@@ -9,14 +9,17 @@ from shipyard.core.errors import InvalidArgument
 from shipyard.lifecycle.apply import apply
 from shipyard.lifecycle.project import parse
 from shipyard.registry.deployment_service import DeploymentService
+from shipyard.registry.governance import GovernanceService
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import SqlDeploymentStore
+from shipyard.registry.sql.governance import SqlGovernanceStore
 from shipyard.testing import ThresholdModel
 
 GOOD = """\
 models:
   m:
     description: the m model
+    protected_aliases: {champion: {approvals: 2}}
 deployments:
   m-ab:
     routes:
@@ -82,17 +85,20 @@ def test_apply_is_idempotent_and_dry_run_changes_nothing(registry: RegistryServi
     for t in (0.0, 0.5):
         registry.log_model(ThresholdModel("x", t), name="m", X_sample=frame)
     deployments = DeploymentService(SqlDeploymentStore(registry.store), registry)  # type: ignore[arg-type]
+    governance = GovernanceService(SqlGovernanceStore(registry.store), registry)  # type: ignore[arg-type]
     project = parse(GOOD)
-    planned = apply(project, registry, deployments, dry_run=True)
+    planned = apply(project, registry, deployments, governance=governance, dry_run=True)
     assert {(c.kind, c.target) for c in planned} == {
         ("update", "model m"),
         ("create", "deployment m-ab"),
+        ("protect", "alias m@champion"),
     }
-    assert deployments.all() == []  # dry run
-    assert len(apply(project, registry, deployments)) == 2
+    assert deployments.all() == [] and governance.protected("m", "champion") is None  # dry run
+    assert len(apply(project, registry, deployments, governance=governance)) == 3
     assert registry.get_model("m").description == "the m model"
     assert deployments.get("m-ab").spec.routes[1].weight == 20
-    assert apply(project, registry, deployments) == []  # idempotent
+    assert governance.protected("m", "champion") == 2
+    assert apply(project, registry, deployments, governance=governance) == []  # idempotent
     changed = parse(GOOD.replace("weight: 20", "weight: 30"))
-    [update] = apply(changed, registry, deployments)
+    [update] = apply(changed, registry, deployments, governance=governance)
     assert update.kind == "update" and update.detail == "m/1=80, m/2=20 -> m/1=80, m/2=30"

@@ -107,6 +107,8 @@ def test_feedback_drift_performance_and_alerts(monitored: tuple[Path, Server]) -
             },
         ).json()
     assert result["accepted"] == 1000 and result["unknown_ids"] == ["no-such-request"]
+    with Client(server.url) as remote:  # the SDK sends feedback too; resending replaces
+        assert remote.feedback({ids[0]: labels[0]})["accepted"] == 50
     assert result["mismatched"] == [[ids[1], 50, 2]]
     report = cli(home, "monitor", "run", "churn", "--window", "1h")
     assert report["rows"] == 1000 and report["dataset"]["drift"] is False  # type: ignore[index]

@@ -5,6 +5,7 @@ Error responses become the same ``ShipyardError`` classes the server raised (by 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -69,6 +70,21 @@ class RemoteServer:
         body = orjson.loads(response.content)
         proba = body.get("probabilities")
         return np.asarray(body["predictions"]), None if proba is None else np.asarray(proba)
+
+    def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
+        items = [{"request_id": rid, "label": label} for rid, label in labels.items()]
+        try:
+            response = self._http.post(
+                "/v1/feedback",
+                content=orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY),
+                headers={"content-type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"cannot reach the model server at {self.url}: {exc}") from exc
+        if response.status_code != 200:
+            raise _error(response)
+        result: dict[str, Any] = orjson.loads(response.content)
+        return result
 
     def ready(self) -> bool:
         try:

@@ -17,10 +17,13 @@ from shipyard.app import Services, build
 from shipyard.core.config import Settings
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.remote import RemoteServer
+from shipyard.lifecycle.service import RolloutStatus
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
+from shipyard.registry.deployments import Deployment, DeploymentSpec, Route, Shadow, Sticky
 from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from shipyard.registry.service import RegistryService
+from shipyard.registry.sql.deployments import RolloutRecord
 
 
 class Client:
@@ -127,6 +130,48 @@ class Client:
 
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
         return self.registry.set_alias(name, alias, version, reason=reason)
+
+    def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
+        """Ground truth by request id (a list of N labels for an N-row request); sent again, replaced.
+        Returns what was accepted and the unknown request ids."""
+        if self._remote is not None:
+            return self._remote.feedback(labels)
+        assert self._services is not None
+        return self._services.feedback.append(list(labels.items())).to_dict()
+
+    def deploy(
+        self,
+        name: str,
+        routes: Mapping[str, float],
+        *,
+        shadows: Mapping[str, float] | None = None,
+        sticky: tuple[str, str] | None = None,
+    ) -> Deployment:
+        """Create or change deployment ``name``: ``{"churn@champion": 90, "churn/4": 10}``."""
+        spec = DeploymentSpec(
+            routes=tuple(Route(t, float(w)) for t, w in routes.items()),
+            shadows=tuple(Shadow(t, float(p)) for t, p in (shadows or {}).items()),
+            sticky=None if sticky is None else Sticky(sticky[0], sticky[1]),  # type: ignore[arg-type]
+        )
+        deployments = self.services.deployments
+        if deployments.store.find(name) is None:
+            return deployments.create(name, spec)
+        return deployments.set(name, spec, reason="sdk")
+
+    def start_rollout(self, endpoint: str, to_version: int, **options: Any) -> RolloutRecord:
+        """Start a rollout (``strategy``, ``steps``, ``interval``, ``gates``: see ``shipyard rollout``)."""
+        return self.services.rollouts.start(endpoint, to_version=to_version, **options)
+
+    def rollout_status(self, endpoint: str) -> RolloutStatus:
+        return self.services.rollouts.status(endpoint)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise InvalidArgument(
+                "this client talks to a model server; use a local client for this"
+            )
+        return self._services
 
     def get_model(self, name: str) -> RegisteredModel:
         return self.registry.get_model(name)

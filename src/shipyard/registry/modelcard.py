@@ -82,8 +82,11 @@ def model_card(
     governance: GovernanceService | None = None,
     evaluation: Mapping[str, Any] | None = None,
 ) -> ModelCard:
-    """The card of ``name/version`` (``NotFound`` if it does not exist)."""
+    """The card of ``name/version`` (``NotFound`` if it does not exist). Without ``evaluation``, the
+    latest champion/challenger evaluation recorded for the version (audit ``evaluation``) is used."""
     mv = registry.get_version(name, version)
+    if evaluation is None:
+        evaluation = _recorded_evaluation(registry, mv.ref)
     model = registry.get_model(name)
     manifest = registry.manifest(mv)
     caveats: list[str] = []
@@ -413,3 +416,22 @@ def render_html(title: str, sections: Sequence[_Section]) -> str:
         out.append("</section>")
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"
+
+
+def _recorded_evaluation(registry: RegistryService, ref: str) -> dict[str, Any] | None:
+    events = registry.audit(action="evaluation", target=ref, limit=1)
+    if not events:
+        return None
+    d = events[0].details
+    champion, challenger = d.get("champion") or {}, d.get("challenger") or {}
+    shared = sorted(set(champion.get("metrics", {})) & set(challenger.get("metrics", {})) - {"n"})
+    return {
+        "champion": champion.get("ref"),
+        "verdict": d.get("verdict"),
+        "holdout rows": d.get("rows"),
+        "reasons": "; ".join(d.get("reasons") or []) or "cleared every criterion",
+        "metrics": {
+            m: {"candidate": challenger["metrics"][m], "champion": champion["metrics"][m]}
+            for m in shared
+        },
+    }

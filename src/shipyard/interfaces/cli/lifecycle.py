@@ -24,7 +24,9 @@ def apply(
 
     project = load(file)
     svc = services(ctx)
-    changes = reconcile(project, svc.registry, svc.deployments, dry_run=dry_run)
+    changes = reconcile(
+        project, svc.registry, svc.deployments, governance=svc.governance, dry_run=dry_run
+    )
 
     def render() -> None:
         if not changes:
