@@ -62,6 +62,11 @@ class Services:
     def controller(self, *, tick: float = 0.5, lease_ttl: float = 5.0) -> Controller:
         """A controller over this registry (not started), with the project's monitors and policies."""
         project = self.project()
+        if project is not None:  # the project's notifiers join the ones from the settings
+            for notifier in project.notifiers:
+                self.monitoring.alerts.notifiers.append(
+                    create_notifier(notifier.kind, dict(notifier.model_extra or {}))
+                )
         schedules = (
             [
                 Schedule(endpoint, seconds(m.every), m.config())

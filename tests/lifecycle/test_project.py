@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -39,6 +41,23 @@ policies:
     actions: [alert, retrain, evaluate, rollout]
     cooldown: 2h
 """
+
+
+def test_project_notifiers_reach_the_controller(tmp_path: Path) -> None:
+    from shipyard.app import build
+    from shipyard.core.config import Settings
+    from shipyard.monitoring.notifiers.webhook import WebhookNotifier
+
+    project = tmp_path / "shipyard.yaml"
+    project.write_text(
+        "notifiers:\n  - {kind: webhook, url: 'http://127.0.0.1:9/hook', secret: s}\n"
+    )
+    svc = build(Settings(home=tmp_path / "h", project=project))
+    try:
+        svc.controller()
+        assert any(isinstance(n, WebhookNotifier) for n in svc.monitoring.alerts.notifiers)
+    finally:
+        svc.close()
 
 
 def test_a_good_project_parses_into_domain_objects() -> None:
