@@ -53,9 +53,19 @@ async def feedback(request: Request) -> Response:
         store, flush = state.feedback, state.flush_log
 
         def record() -> FeedbackResult:
-            if flush is not None:
-                flush()  # labels for requests answered a moment ago then find their predictions
-            return store.append(items)
+            result = store.append(items)
+            if not result.unknown_ids or flush is None:
+                return result
+            # labels for requests answered a moment ago: their predictions may still be queued in
+            # memory; flush once and retry only those (no segment per feedback call otherwise)
+            flush()
+            unknown = set(result.unknown_ids)
+            retry = store.append([(rid, label) for rid, label in items if rid in unknown])
+            result.accepted += retry.accepted
+            result.unknown_ids = retry.unknown_ids
+            result.mismatched += retry.mismatched
+            result.invalid += retry.invalid
+            return result
 
         result = await asyncio.get_running_loop().run_in_executor(None, record)
     except ShipyardError as exc:
