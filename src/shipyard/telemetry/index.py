@@ -30,7 +30,7 @@ from shipyard.telemetry._storage import INDEX, SegmentStore, segment_name
 
 BUCKETS = 32
 MAX_FILES = 8
-ROW_GROUP = 4096
+ROW_GROUP = 1024
 INDEX_SCHEMA = pa.schema(
     [
         ("request_id", pa.string()),
