@@ -11,7 +11,7 @@ from shipyard.app import build, log_retention
 from shipyard.core.config import Settings
 from shipyard.core.errors import InvalidArgument
 from shipyard.lifecycle.project import parse
-from tests.telemetry.test_compaction import fill, files, rows_seen
+from tests.telemetry.test_compaction import files, fill, rows_seen
 
 
 def test_retention_from_the_environment_and_the_project() -> None:

@@ -87,6 +87,7 @@ class LogReader:
         self.index = RequestIndex(self.store)
         self._tail: dict[str, tuple[str, dict[str, int]]] = {}  # raw path -> (endpoint, rows)
         self._tail_lock = threading.Lock()
+        self._final_days: set[str] = set()  # day folders holding one day- file: no raw tail
 
     def close(self) -> None:
         self._db.close()
@@ -402,7 +403,13 @@ class LogReader:
         for folder in self.store.endpoint_folders():
             endpoint = folder.rsplit("/", 1)[-1]
             for _, day in self.store.day_folders(folder):
-                for name in self.store.live_segments(day):
+                if day in self._final_days:
+                    continue
+                names = self.store.live_segments(day)
+                if len(names) == 1 and names[0].startswith("day-"):
+                    # compacted for good: a late raw segment there is indexed by the next run
+                    self._final_days.add(day)
+                for name in names:
                     if is_raw(name):
                         listed[f"{day}/{name}"] = endpoint
         with self._tail_lock:
