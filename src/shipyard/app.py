@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from shipyard.core.config import Settings
+from shipyard.core.errors import InvalidArgument
 from shipyard.lifecycle.controller import Controller
 from shipyard.lifecycle.loop import ClosedLoop
 from shipyard.lifecycle.project import Project, seconds
@@ -19,6 +21,7 @@ from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
+from shipyard.registry.gc import GarbageCollector
 from shipyard.registry.governance import GovernanceService
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import SqlDeploymentStore
@@ -26,6 +29,7 @@ from shipyard.registry.sql.governance import SqlGovernanceStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.telemetry.feedback import FeedbackLog
+from shipyard.telemetry.maintenance import LogMaintenance
 from shipyard.telemetry.reader import LogReader
 from shipyard.telemetry.writer import SegmentWriter
 
@@ -80,8 +84,24 @@ class Services:
             self.rollouts.store,
             monitors=MonitorScheduler(self.monitoring, schedules),
             loop=self.closed_loop(project) if project is not None and project.policies else None,
+            maintenance=self.log_maintenance(project),
             tick=tick,
             lease_ttl=lease_ttl,
+        )
+
+    def log_maintenance(self, project: Project | None = None) -> LogMaintenance:
+        """Compaction and retention of the prediction log, with the configured retention."""
+        return LogMaintenance(
+            self.settings.resolved_logs_uri(),
+            retention=log_retention(self.settings),
+            per_endpoint=project.retention_periods() if project is not None else None,
+        )
+
+    def garbage_collector(self) -> GarbageCollector:
+        """Collects unreferenced blobs, crashed writes' leftovers (artifacts and log) and cache."""
+        assert isinstance(self.registry.blobs, FsspecBlobStore)
+        return GarbageCollector(
+            self.registry, self.registry.blobs, temp_roots=[self.settings.resolved_logs_uri()]
         )
 
     def log_writer(self) -> SegmentWriter:
@@ -92,6 +112,17 @@ class Services:
             flush_interval=s.log_flush_interval,
             max_queue_rows=s.log_queue_rows,
         ).start()
+
+
+def log_retention(settings: Settings) -> dt.timedelta:
+    """``SHIPYARD_LOG_RETENTION`` as a duration (a clear error names the setting)."""
+    try:
+        value = seconds(settings.log_retention)
+    except ValueError as exc:
+        raise InvalidArgument(f"SHIPYARD_LOG_RETENTION: {exc}") from exc
+    if value <= 0:
+        raise InvalidArgument("SHIPYARD_LOG_RETENTION: must be longer than zero")
+    return dt.timedelta(seconds=value)
 
 
 def _database_url(settings: Settings) -> str:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     log_queue_rows: int = Field(default=200_000, ge=1)
     """Prediction-log rows held in memory; beyond that records are dropped (and counted)."""
 
+    log_retention: str = "30d"
+    """How long the prediction log keeps predictions and labels (a duration: ``30d``, ``12h``);
+    per endpoint in ``shipyard.yaml`` (``retention:``). Deleted by whole days, by the controller."""
+
     alert_webhook_url: str | None = None
     """Deliver alerts to this URL as signed JSON (Slack-compatible ``text`` field)."""
 

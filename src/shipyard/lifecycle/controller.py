@@ -3,7 +3,9 @@
 It runs inside ``shipyard serve`` by default or alone as ``shipyard controller``. Every tick the
 holder renews its lease (others try to take it; it expires ``lease_ttl`` seconds after its holder
 stops renewing), then advances each active rollout whose analysis is due — from the state stored in the
-database, so a new controller resumes a rollout where the old one left it — and runs due monitors.
+database, so a new controller resumes a rollout where the old one left it — runs due monitors, and
+starts the prediction log's compaction and retention when due (on their own thread: ``run_due``
+returns at once).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from shipyard.lifecycle.loop import ClosedLoop
 from shipyard.lifecycle.service import RolloutService
 from shipyard.monitoring.scheduler import MonitorScheduler
 from shipyard.registry.sql.deployments import SqlDeploymentStore
+from shipyard.telemetry.maintenance import LogMaintenance
 
 log = logging.getLogger("shipyard.lifecycle")
 
@@ -41,6 +44,7 @@ class Controller:
         *,
         monitors: MonitorScheduler | None = None,
         loop: ClosedLoop | None = None,
+        maintenance: LogMaintenance | None = None,
         tick: float = DEFAULT_TICK_S,
         lease_ttl: float = DEFAULT_LEASE_TTL_S,
         holder: str | None = None,
@@ -49,6 +53,7 @@ class Controller:
         self.store = store
         self.monitors = monitors
         self.loop = loop
+        self.maintenance = maintenance
         self.tick_seconds = tick
         self.lease_ttl = lease_ttl
         self.holder = holder or holder_name()
@@ -76,6 +81,8 @@ class Controller:
                 log.exception("rollout %s of %s: tick failed", record.id, record.deployment)
         if self.monitors is not None:
             self.monitors.run_due(now)
+        if self.maintenance is not None:
+            self.maintenance.run_due(now)
         if self.loop is not None:
             try:
                 self.loop.tick()
@@ -103,6 +110,8 @@ class Controller:
             self._thread.join(timeout)
         if self.loop is not None:
             self.loop.close()
+        if self.maintenance is not None:
+            self.maintenance.join(timeout)
         if self.leader:
             with contextlib.suppress(ShipyardError):
                 self.store.release_lease(LEASE, self.holder)

@@ -194,6 +194,19 @@ class Project(_Strict):
     rollout: dict[str, RolloutConfig] = Field(default_factory=dict)
     policies: list[PolicyConfig] = Field(default_factory=list)
     notifiers: list[NotifierConfig] = Field(default_factory=list)
+    retention: dict[str, Duration] = Field(default_factory=dict)
+    """Prediction-log retention per endpoint (default ``SHIPYARD_LOG_RETENTION``)."""
+
+    @field_validator("retention")
+    @classmethod
+    def _durations(cls, value: dict[str, Duration]) -> dict[str, Duration]:
+        for endpoint, text in value.items():
+            if seconds(text) <= 0:
+                raise ValueError(f"{endpoint}: retention must be longer than zero")
+        return value
+
+    def retention_periods(self) -> dict[str, dt.timedelta]:
+        return {e: dt.timedelta(seconds=seconds(v)) for e, v in self.retention.items()}
 
     def policy_objects(self) -> list[Policy]:
         return [p.policy() for p in self.policies]

@@ -3,17 +3,38 @@
 A blob's key is its SHA-256 (``sha256/ab/abcdef...``), so a blob is immutable once written and the
 same file shared by many versions is stored once. Local writes go to a temporary name and are renamed
 into place; object stores (S3) publish an object atomically on upload.
+
+Garbage collection (``registry.gc``) removes blobs no version references once they are older than a
+grace period. So that it never removes a blob a registration is reusing, ``put_file`` on a local
+store *touches* a blob that already exists (its mtime becomes now) instead of skipping it, and
+re-writes it when the touch finds it gone; the collector moves a blob aside (``.gc-{hex}``) before
+deleting it and puts it back when its mtime shows it was touched meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.core.errors import IntegrityError, MissingDependency, NotFound, Unavailable
+
+TMP_PREFIX = ".tmp-"
+GC_PREFIX = ".gc-"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file of the store as garbage collection sees it."""
+
+    path: str
+    size: int
+    mtime: float
 
 
 class BlobStore(Protocol):
@@ -72,12 +93,18 @@ class FsspecBlobStore:
 
     def put_file(self, path: Path) -> str:
         key = key_for(_sha256_file(path))
-        if self.exists(key):
-            return key
         target = self._path(key)
         if self.local:
+            try:  # reuse: the touch tells a concurrent garbage collection to keep it
+                os.utime(target)
+                return key
+            except FileNotFoundError:
+                pass
+        elif self.exists(key):
+            return key
+        if self.local:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=TMP_PREFIX)
             try:
                 with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
                     while block := src.read(1 << 20):
@@ -119,3 +146,62 @@ class FsspecBlobStore:
         if _sha256_file(dest) != want:
             dest.unlink(missing_ok=True)
             raise IntegrityError(f"blob {key} in {self.url} is corrupted (SHA-256 mismatch)")
+
+    # -- garbage collection -------------------------------------------------------------------
+
+    def files(self) -> list[StoredFile]:
+        """Every file under the store's root (blobs, temporary and quarantined files)."""
+        return list_files(self.fs, self.root)
+
+    def key_of(self, path: str) -> str | None:
+        """The blob key of a stored path; None for anything else."""
+        rel = path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] == "sha256" and len(parts[2]) == 64:
+            return rel
+        return None
+
+    def quarantine(self, key: str) -> str | None:
+        """Move a blob aside before deleting it (local stores); its new path, None if gone."""
+        target = self._path(key)
+        if not self.local:
+            return target
+        aside = f"{os.path.dirname(target)}/{GC_PREFIX}{os.path.basename(target)}"
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return None
+        return aside
+
+    def restore(self, aside: str) -> None:
+        """Put a quarantined blob back (its content is its name: replacing a rewrite is safe)."""
+        if self.local and os.path.basename(aside).startswith(GC_PREFIX):
+            target = f"{os.path.dirname(aside)}/{os.path.basename(aside)[len(GC_PREFIX) :]}"
+            os.replace(aside, target)
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
+
+def list_files(fs: Any, root: str) -> list[StoredFile]:
+    """Files under ``root`` of an fsspec filesystem, with size and modification time."""
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return []
+    out = []
+    for path, info in found.items():
+        if info.get("type") == "directory":
+            continue
+        modified = info.get("mtime", info.get("LastModified", info.get("updated")))
+        if hasattr(modified, "timestamp"):
+            modified = modified.timestamp()
+        out.append(
+            StoredFile(
+                str(path),
+                int(info.get("size") or 0),
+                float(modified) if modified is not None else time.time(),
+            )
+        )
+    return out

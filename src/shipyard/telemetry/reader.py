@@ -14,23 +14,35 @@ text spliced into SQL is column names that were read from the files' own schema.
 Time windows are half-open, ``since <= ts < until``; naive datetimes are taken as UTC.
 Labels: the latest label per (request_id, row) wins (by label ``ts``, then by segment name, which
 sorts by write time, then by position in the segment), so feedback can be re-sent to correct it.
+
+Windows open only the day folders and, among compacted files, only those whose name range overlaps
+the window; DuckDB then skips the row groups outside it by their ``ts`` statistics. Superseded
+inputs of a compaction and retired days are never listed (``_storage``). A file deleted between
+listing and reading (a compaction committed meanwhile) makes the query list again and retry.
+
+``request_rows`` (the check behind feedback) does not scan: it looks in the raw segments not yet
+compacted (each read once and cached: segments are immutable), then in the request-id index.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidArgument, Unavailable
-from shipyard.telemetry._storage import FEEDBACK, PREDICTIONS, SegmentStore
+from shipyard.telemetry._storage import FEEDBACK, PREDICTIONS, SegmentStore, is_raw
 from shipyard.telemetry._summary import summary_dict, summary_sql
+from shipyard.telemetry.index import RequestIndex
 from shipyard.telemetry.records import BASE_SCHEMA
+
+T = TypeVar("T")
+_RETRIES = 5
 
 _PRED_OPTIONS = (
     "union_by_name=true, hive_partitioning=true, hive_types={'endpoint': 'VARCHAR', 'date': 'DATE'}"
@@ -47,6 +59,10 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
 
 
 def _quote(name: str) -> str:
@@ -68,9 +84,23 @@ class LogReader:
         if not self.store.local:
             self._db.register_filesystem(self.store.fs)
         self._lock = threading.Lock()
+        self.index = RequestIndex(self.store)
+        self._tail: dict[str, tuple[str, dict[str, int]]] = {}  # raw path -> (endpoint, rows)
+        self._tail_lock = threading.Lock()
+        self._final_days: set[str] = set()  # day folders holding one day- file: no raw tail
 
     def close(self) -> None:
         self._db.close()
+
+    def _retrying(self, query: Callable[[], T]) -> T:
+        """Run ``query`` (which lists files itself), again when a listed file vanished."""
+        for attempt in range(_RETRIES):
+            try:
+                return query()
+            except (duckdb.IOException, FileNotFoundError):
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -87,7 +117,12 @@ class LogReader:
             last = (until - timedelta(microseconds=1)).date()
         try:
             return self.store.segments(
-                PREDICTIONS, endpoint=endpoint, first_day=first, last_day=last
+                PREDICTIONS,
+                endpoint=endpoint,
+                first_day=first,
+                last_day=last,
+                min_us=_us(since) if since is not None else None,
+                max_us=_us(until) if until is not None else None,
             )
         except OSError as exc:
             raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
@@ -155,6 +190,19 @@ class LogReader:
         """
         if limit is not None and limit < 0:
             raise InvalidArgument("limit must be >= 0")
+        return self._retrying(
+            lambda: self._predictions(endpoint, since, until, route, limit, columns)
+        )
+
+    def _predictions(
+        self,
+        endpoint: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        route: str | None,
+        limit: int | None,
+        columns: list[str] | None,
+    ) -> pd.DataFrame:
         window = self._window(endpoint, since, until, route)
         if window is None:
             frame = _empty_frame()
@@ -190,6 +238,26 @@ class LogReader:
         """Stream the window as Arrow record batches of at most ``batch_rows`` rows (unordered)."""
         if batch_rows <= 0:
             raise InvalidArgument("batch_rows must be positive")
+        for attempt in range(_RETRIES):
+            started = False
+            try:
+                for batch in self._batches(endpoint, since, until, batch_rows, route, columns):
+                    started = True
+                    yield batch
+                return
+            except (duckdb.IOException, FileNotFoundError):
+                if started or attempt == _RETRIES - 1:
+                    raise
+
+    def _batches(
+        self,
+        endpoint: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        batch_rows: int,
+        route: str | None,
+        columns: list[str] | None,
+    ) -> Iterator[pa.RecordBatch]:
         window = self._window(endpoint, since, until, route)
         if window is None:
             return
@@ -221,16 +289,20 @@ class LogReader:
         route: str | None = None,
     ) -> int:
         """Number of logged rows (predicted rows, not requests) in the window."""
-        window = self._window(endpoint, since, until, route)
-        if window is None:
-            return 0
-        _, sql, params = window
-        cur = self._cursor()
-        try:
-            row = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
-        finally:
-            cur.close()
-        return int(row[0]) if row else 0
+
+        def run() -> int:
+            window = self._window(endpoint, since, until, route)
+            if window is None:
+                return 0
+            _, sql, params = window
+            cur = self._cursor()
+            try:
+                row = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
+            finally:
+                cur.close()
+            return int(row[0]) if row else 0
+
+        return self._retrying(run)
 
     # -- labels ---------------------------------------------------------------------------------
 
@@ -252,6 +324,15 @@ class LogReader:
 
         Adds ``label`` (the JSON text of the label, null when none arrived) and ``label_ts``.
         """
+        return self._retrying(lambda: self._with_labels(endpoint, since, until, route))
+
+    def _with_labels(
+        self,
+        endpoint: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        route: str | None,
+    ) -> pd.DataFrame:
         extra = [("label", pa.string()), ("label_ts", pa.timestamp("us", tz="UTC"))]
         window = self._window(endpoint, since, until, route)
         if window is None:
@@ -291,25 +372,76 @@ class LogReader:
     ) -> dict[str, int]:
         """Row count of each known request id (ids never logged are absent from the result).
 
-        Scans the request ids of the whole log unless ``endpoint``/``since`` narrow it.
+        Looks in the raw (not yet compacted) segments, then in the request-id index; never scans
+        the compacted log. ``endpoint`` and ``since`` narrow the answer.
         """
-        wanted = sorted({str(i) for i in ids})
+        wanted = {str(i) for i in ids}
         if not wanted:
             return {}
-        window = self._window(endpoint, since, None, None)
-        if window is None:
-            return {}
-        _, sql, params = window
-        query = (
-            f'SELECT request_id, max("row") + 1 FROM ({sql}) '
-            "WHERE request_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY request_id"
-        )
-        cur = self._cursor()
+        since = _utc(since)
+        found: dict[str, int] = {}
         try:
-            found = cur.execute(query, {**params, "ids": wanted}).fetchall()
-        finally:
-            cur.close()
-        return {str(rid): int(rows) for rid, rows in found}
+            for rid, (ep, rows) in self._tail_rows(wanted).items():
+                if endpoint is None or ep == endpoint:
+                    found[rid] = max(found.get(rid, 0), rows)
+            missing = wanted - set(found)
+            if missing:
+                for rid, entries in self.index.lookup(missing).items():
+                    for ep, rows, ts in entries:
+                        if endpoint is not None and ep != endpoint:
+                            continue
+                        if since is not None and ts is not None and ts < since:
+                            continue
+                        found[rid] = max(found.get(rid, 0), rows)
+        except OSError as exc:
+            raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
+        return found
+
+    def _tail_rows(self, wanted: set[str]) -> dict[str, tuple[str, int]]:
+        """Ids of ``wanted`` found in the raw segments, each raw segment read once per reader."""
+        listed: dict[str, str] = {}
+        for folder in self.store.endpoint_folders():
+            endpoint = folder.rsplit("/", 1)[-1]
+            for _, day in self.store.day_folders(folder):
+                if day in self._final_days:
+                    continue
+                names = self.store.live_segments(day)
+                if len(names) == 1 and names[0].startswith("day-"):
+                    # compacted for good: a late raw segment there is indexed by the next run
+                    self._final_days.add(day)
+                for name in names:
+                    if is_raw(name):
+                        listed[f"{day}/{name}"] = endpoint
+        with self._tail_lock:
+            for gone in set(self._tail) - set(listed):
+                del self._tail[gone]
+            new = [p for p in listed if p not in self._tail]
+        for path in new:
+            try:
+                table = self.store.read_table(path, ["endpoint", "request_id", "row"])
+            except FileNotFoundError:  # compacted meanwhile: the index has it now
+                continue
+            rows: dict[str, int] = {}
+            endpoint_name = ""
+            agg = table.group_by(["endpoint", "request_id"]).aggregate([("row", "max")])
+            for ep, rid, top in zip(
+                agg["endpoint"].to_pylist(),
+                agg["request_id"].to_pylist(),
+                agg["row_max"].to_pylist(),
+                strict=True,
+            ):
+                endpoint_name = str(ep)
+                rows[str(rid)] = max(rows.get(str(rid), 0), int(top) + 1)
+            with self._tail_lock:
+                self._tail[path] = (endpoint_name, rows)
+        out: dict[str, tuple[str, int]] = {}
+        with self._tail_lock:
+            segments = list(self._tail.values())
+        for ep, rows in segments:
+            for rid in wanted & rows.keys():
+                prev = out.get(rid)
+                out[rid] = (ep, max(rows[rid], prev[1] if prev else 0))
+        return out
 
     # -- computational metrics ------------------------------------------------------------------
 
@@ -353,16 +485,20 @@ class LogReader:
         a mirrored shadow call as a request of its own.
         """
         since_utc, until_utc = _utc(since), _utc(until)
-        window = self._window(endpoint, since_utc, until_utc, route)
-        rows: list[tuple[Any, ...]] = []
-        if window is not None:
+
+        def run() -> list[tuple[Any, ...]]:
+            window = self._window(endpoint, since_utc, until_utc, route)
+            if window is None:
+                return []
             _, sql, params = window
             cur = self._cursor()
             try:
                 query = summary_sql(sql, by_version=by_version)
-                rows = [r for r in cur.execute(query, params).fetchall() if r[1]]
+                return [r for r in cur.execute(query, params).fetchall() if r[1]]
             finally:
                 cur.close()
+
+        rows = self._retrying(run)
 
         def shape(row: tuple[Any, ...] | None) -> dict[str, Any]:
             return summary_dict(

@@ -9,6 +9,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.interfaces.cli import deployments as deployment_cmds
+from shipyard.interfaces.cli import gc as gc_cmds
 from shipyard.interfaces.cli import governance as governance_cmds
 from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
@@ -50,6 +51,7 @@ app.command("card")(governance_cmds.card)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
 app.command("serve")(serve)
+app.command("gc")(gc_cmds.gc)
 
 
 def _version(value: bool) -> None:
