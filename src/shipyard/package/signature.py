@@ -265,6 +265,15 @@ def _plain(value: Any) -> Any:
 # -- validation -----------------------------------------------------------------------------------
 
 
+_PLAIN_NUMBERS = (int, float)
+
+
+def _plain_numbers(column: object) -> bool:
+    if isinstance(column, np.ndarray):
+        return column.dtype.kind in "iuf"
+    return isinstance(column, list) and all(type(v) in _PLAIN_NUMBERS for v in column)
+
+
 def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame | None:
     """Records, dicts of columns or 2-D arrays for an all-numeric, non-nullable signature, checked
     with one array conversion instead of per-column pandas work. None: take the careful path, which
@@ -276,9 +285,15 @@ def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.Data
             and data
             and all(type(r) is dict and len(r) == len(names) for r in data)
         ):
-            arr = np.array([[r[n] for n in names] for r in data], dtype=np.float64)
+            rows = [[r[n] for n in names] for r in data]
+            if not all(type(v) in _PLAIN_NUMBERS for row in rows for v in row):
+                return None  # numeric strings and booleans are not numbers
+            arr = np.array(rows, dtype=np.float64)
         elif isinstance(data, dict) and len(data) == len(names):
-            arr = np.array([data[n] for n in names], dtype=np.float64).T
+            cols = [data[n] for n in names]
+            if not all(_plain_numbers(c) for c in cols):
+                return None
+            arr = np.array(cols, dtype=np.float64).T
         elif (
             isinstance(data, np.ndarray)
             and data.ndim == 2
@@ -381,6 +396,14 @@ def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
         )
     if got == "bool":
         raise SchemaError(f"column {spec.name!r}: expected {expected}, got bool", field=spec.name)
+    if series.dtype == object:  # a boolean among numbers is not a number either
+        flags = [isinstance(v, bool | np.bool_) for v in series]
+        if any(flags):
+            row = flags.index(True)
+            raise SchemaError(
+                f"column {spec.name!r}: expected {expected}, got a boolean at row {row}",
+                field=spec.name,
+            )
     values = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
     _check_finite(values, spec.name)
     if expected in FLOAT_TYPES:
