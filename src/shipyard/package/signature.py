@@ -519,7 +519,8 @@ def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
             f"input {spec.name!r}: expected {spec.dtype}, got {dtype_name(arr.dtype)}",
             field=spec.name,
         )
-    out = arr.astype(target, copy=False)
+    with np.errstate(over="ignore"):  # an overflow is reported below, naming the index
+        out = arr.astype(target, copy=False)
     overflow = np.isinf(out) & ~np.isinf(arr) if out is not arr and out.dtype.kind == "f" else None
     if overflow is not None and overflow.any():
         where = [int(i) for i in np.argwhere(overflow)[0]]

@@ -23,10 +23,12 @@ def json_values(values: object) -> Any:
     kind = arr.dtype.kind
     if kind in "biuf":
         return np.ascontiguousarray(arr)
-    if kind == "M":
-        text = np.datetime_as_string(arr, unit="auto").astype(object)
-        text[np.isnat(arr)] = None
-        return _nested(text)
+    if kind == "M":  # ISO 8601, seconds at least (pandas' Timestamp.isoformat), NaT as null
+        import pandas as pd
+
+        stamps = pd.to_datetime(arr.ravel())
+        text = np.array([None if pd.isna(t) else t.isoformat() for t in stamps], dtype=object)
+        return _nested(text.reshape(arr.shape))
     if kind == "m":
         seconds = arr.astype("timedelta64[ns]").astype(np.float64) / 1e9
         return np.where(np.isnat(arr), np.nan, seconds)

@@ -113,7 +113,8 @@ def from_json(name: str, datatype: str, shape: object, data: Any) -> npt.NDArray
         arr[:] = flat
     else:
         try:
-            arr = np.asarray(data, dtype=NUMPY_OF[datatype]).ravel()
+            with np.errstate(over="ignore"):  # an overflow is reported below, naming the value
+                arr = np.asarray(data, dtype=NUMPY_OF[datatype]).ravel()
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidArgument(f"input {name!r}: data is not {datatype} values ({exc})") from exc
         if datatype == "BOOL" and any(not isinstance(v, bool) for v in _flatten(data)):
