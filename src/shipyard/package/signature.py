@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -265,13 +266,13 @@ def _plain(value: Any) -> Any:
 # -- validation -----------------------------------------------------------------------------------
 
 
-_PLAIN_NUMBERS = (int, float)
+_PLAIN_NUMBERS = frozenset((int, float))
 
 
 def _plain_numbers(column: object) -> bool:
     if isinstance(column, np.ndarray):
         return column.dtype.kind in "iuf"
-    return isinstance(column, list) and all(type(v) in _PLAIN_NUMBERS for v in column)
+    return isinstance(column, list) and set(map(type, column)) <= _PLAIN_NUMBERS
 
 
 def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame | None:
@@ -286,7 +287,7 @@ def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.Data
             and all(type(r) is dict and len(r) == len(names) for r in data)
         ):
             rows = [[r[n] for n in names] for r in data]
-            if not all(type(v) in _PLAIN_NUMBERS for row in rows for v in row):
+            if not set(map(type, chain.from_iterable(rows))) <= _PLAIN_NUMBERS:
                 return None  # numeric strings and booleans are not numbers
             arr = np.array(rows, dtype=np.float64)
         elif isinstance(data, dict) and len(data) == len(names):
