@@ -97,10 +97,48 @@ def test_tensor_validation() -> None:
     assert sig.validate([1.0, 2.0, 3.0]).shape == (1, 3)  # type: ignore[union-attr]
     with pytest.raises(SchemaError, match=r"expected shape \[-1, 3\], got \[2, 2\]"):
         sig.validate([[1, 2], [3, 4]])
-    with pytest.raises(SchemaError, match="expected float32, got values that are not numbers"):
+    with pytest.raises(SchemaError, match="expected float32, got strings"):
         sig.validate([["a", "b", "c"]])
+    with pytest.raises(SchemaError, match="expected float32, got strings"):
+        sig.validate([["1.5", "2", "3"]])  # numeric strings are not numbers
+    with pytest.raises(SchemaError, match="expected float32, got bool"):
+        sig.validate([[True, False, True]])
+    with pytest.raises(SchemaError, match="is not a finite number"):
+        sig.validate(np.array([[1.0, np.inf, 3.0]]))
+    with pytest.raises(SchemaError, match=r"the value at index \[0, 1\] does not fit float32"):
+        sig.validate(np.array([[1.0, 1e300, 3.0]]))
+    assert np.isnan(sig.validate([[1.0, None, 3.0]])[0, 1])  # type: ignore[index]
     with pytest.raises(SchemaError, match="not a rectangular array"):
         sig.validate([[1, 2, 3], [1]])
     ints = Signature(kind="tensor", tensor=TensorSpec("int32", (-1, 2)))
     with pytest.raises(SchemaError, match="expected int32, got float64"):
         ints.validate(np.array([[1.5, 2.0]]))
+
+
+def test_client_mistakes_in_columns_name_the_column() -> None:
+    sig = Signature(
+        kind="columns",
+        columns=(ColumnSpec("zip", "string"), ColumnSpec("x", "float64")),
+    )
+    with pytest.raises(SchemaError, match="column 'zip': expected string, got an object at row 1"):
+        sig.validate([{"zip": "02134", "x": 1.0}, {"zip": {"a": 1}, "x": 1.0}])
+    with pytest.raises(SchemaError, match="column 'zip': expected string, got a list at row 0"):
+        sig.validate([{"zip": ["0"], "x": 1.0}])
+    with pytest.raises(SchemaError, match="column 'zip': expected string, got a number at row 1"):
+        sig.validate([{"zip": "02134", "x": 1.0}, {"zip": 2134, "x": 1.0}])
+    with pytest.raises(SchemaError, match="column 'x': expected float64, got a boolean at row 0"):
+        sig.validate([{"zip": "a", "x": True}, {"zip": "b", "x": 2.0}])
+    with pytest.raises(SchemaError, match="column 'x': inf at row 0 is not a finite number"):
+        sig.validate(pd.DataFrame({"zip": ["a"], "x": [np.inf]}))
+    with pytest.raises(SchemaError, match="column 'x' appears more than once"):
+        sig.validate(pd.DataFrame([["a", 1.0, 2.0]], columns=["zip", "x", "x"]))
+
+
+def test_numeric_fast_path_refuses_strings_and_booleans() -> None:
+    sig = Signature(kind="columns", columns=(ColumnSpec("a", "float64"), ColumnSpec("b", "int64")))
+    with pytest.raises(SchemaError, match="column 'a': expected float64, got string"):
+        sig.validate([{"a": "0.5", "b": 1}])
+    with pytest.raises(SchemaError, match="column 'a': expected float64, got a boolean"):
+        sig.validate({"a": [True, 0.5], "b": [1, 2]})
+    out = sig.validate([{"a": 0.5, "b": 1}])
+    assert out["a"].tolist() == [0.5] and out["b"].dtype == np.int64

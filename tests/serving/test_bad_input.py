@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.serving.conftest import Starter
+
 GOOD = {"x": 1.0}
 
 
@@ -193,3 +195,17 @@ def test_unknown_routes_and_methods(http: httpx.Client) -> None:
     assert http.get("/nope").json()["error"] == "no route GET /nope"
     assert http.get("/v2/models/thresh/infer").status_code == 405
     assert http.get("/v2/models/ghost").status_code == 404
+
+
+def test_mlflow_leniency_and_strict_mlflow_flag(http: httpx.Client, start: Starter) -> None:
+    extra = {"dataframe_records": [{"x": 1.0, "y": 2}]}
+    lenient = http.post("/endpoints/thresh/invocations", json=extra)
+    assert lenient.status_code == 200 and lenient.json() == {"predictions": [1]}
+    assert lenient.headers["x-shipyard-warning"] == (
+        "dropped columns the signature does not name: y"
+    )
+    strict = start("thresh@champion", "--strict-mlflow")
+    refused = httpx.post(f"{strict.url}/invocations", json=extra, timeout=30)
+    assert refused.status_code == 400
+    assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "unexpected column 'y'" in refused.json()["message"]

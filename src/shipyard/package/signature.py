@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -265,6 +266,15 @@ def _plain(value: Any) -> Any:
 # -- validation -----------------------------------------------------------------------------------
 
 
+_PLAIN_NUMBERS = frozenset((int, float))
+
+
+def _plain_numbers(column: object) -> bool:
+    if isinstance(column, np.ndarray):
+        return column.dtype.kind in "iuf"
+    return isinstance(column, list) and set(map(type, column)) <= _PLAIN_NUMBERS
+
+
 def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame | None:
     """Records, dicts of columns or 2-D arrays for an all-numeric, non-nullable signature, checked
     with one array conversion instead of per-column pandas work. None: take the careful path, which
@@ -276,9 +286,15 @@ def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.Data
             and data
             and all(type(r) is dict and len(r) == len(names) for r in data)
         ):
-            arr = np.array([[r[n] for n in names] for r in data], dtype=np.float64)
+            rows = [[r[n] for n in names] for r in data]
+            if not set(map(type, chain.from_iterable(rows))) <= _PLAIN_NUMBERS:
+                return None  # numeric strings and booleans are not numbers
+            arr = np.array(rows, dtype=np.float64)
         elif isinstance(data, dict) and len(data) == len(names):
-            arr = np.array([data[n] for n in names], dtype=np.float64).T
+            cols = [data[n] for n in names]
+            if not all(_plain_numbers(c) for c in cols):
+                return None
+            arr = np.array(cols, dtype=np.float64).T
         elif (
             isinstance(data, np.ndarray)
             and data.ndim == 2
@@ -322,6 +338,9 @@ def _validate_columns(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataF
     if len(frame) == 0:
         raise SchemaError("input has no rows; send at least one")
     names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SchemaError(f"column {twice[0]!r} appears more than once", field=twice[0])
     unexpected = [n for n in names if n not in set(expected)]
     if unexpected:
         raise SchemaError(
@@ -356,6 +375,7 @@ def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     if expected == "string":
         if got != "string" and not missing.all():
             raise SchemaError(f"column {spec.name!r}: expected string, got {got}", field=spec.name)
+        _check_strings(series, missing, spec.name)
         return series.astype(object).where(~missing, None)
     if expected == "bool":
         if got != "bool" and not missing.all():
@@ -377,7 +397,16 @@ def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
         )
     if got == "bool":
         raise SchemaError(f"column {spec.name!r}: expected {expected}, got bool", field=spec.name)
+    if series.dtype == object:  # a boolean among numbers is not a number either
+        flags = [isinstance(v, bool | np.bool_) for v in series]
+        if any(flags):
+            row = flags.index(True)
+            raise SchemaError(
+                f"column {spec.name!r}: expected {expected}, got a boolean at row {row}",
+                field=spec.name,
+            )
     values = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
+    _check_finite(values, spec.name)
     if expected in FLOAT_TYPES:
         return values.astype(np.dtype(expected))
     # integer expected
@@ -395,6 +424,50 @@ def _coerce(series: pd.Series, spec: ColumnSpec) -> pd.Series:
             f"column {spec.name!r}: values out of range for {expected}", field=spec.name
         )
     return values.astype(np.dtype(expected))
+
+
+_NONE = object()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
+
+
+def _check_strings(series: pd.Series, missing: pd.Series, name: str) -> None:
+    """Every present value of a string column is a string (not a number, object or list)."""
+    present = series[~missing]
+    if pd.api.types.infer_dtype(present, skipna=True) in ("string", "empty"):
+        return
+    position = next(i for i, v in enumerate(present) if not isinstance(v, str))
+    row = int(np.flatnonzero(~missing.to_numpy())[position])
+    kind = _json_kind(present.iloc[position])
+    raise SchemaError(f"column {name!r}: expected string, got {kind} at row {row}", field=name)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "a list"
+    if isinstance(value, bool | np.bool_):
+        return "a boolean"
+    if isinstance(value, int | float | np.number):
+        return "a number"
+    return type(value).__name__
+
+
+def _check_finite(values: pd.Series | npt.NDArray[Any], name: str, what: str = "column") -> None:
+    """Refuse +-inf: no signature declares it, and JSON cannot carry it (NaN means missing)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind != "f":
+        return
+    infinite = np.isinf(arr)
+    if infinite.any():
+        where = np.argwhere(infinite)[0]
+        at = f"row {int(where[0])}" if arr.ndim == 1 else f"index {[int(i) for i in where]}"
+        raise SchemaError(
+            f"{what} {name!r}: {arr[tuple(where)]} at {at} is not a finite number", field=name
+        )
 
 
 def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
@@ -416,15 +489,30 @@ def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
             field=spec.name,
         )
     target = np.dtype(spec.dtype) if spec.dtype not in ("string", "datetime") else np.dtype(object)
-    if arr.dtype.kind in "OUS" and target.kind != "O":
+    if arr.dtype.kind in "US" and target.kind != "O":  # numeric strings are not numbers
+        raise SchemaError(
+            f"input {spec.name!r}: expected {spec.dtype}, got strings", field=spec.name
+        )
+    if arr.dtype.kind == "b" and target.kind != "b":
+        raise SchemaError(f"input {spec.name!r}: expected {spec.dtype}, got bool", field=spec.name)
+    if arr.dtype.kind == "O" and target.kind != "O":
+        flat = arr.ravel()
+        bad = next((v for v in flat if v is not None and not _is_number(v)), _NONE)
+        if bad is not _NONE:
+            raise SchemaError(
+                f"input {spec.name!r}: expected {spec.dtype}, got {_json_kind(bad)} ({bad!r:.40})",
+                field=spec.name,
+            )
         try:
             arr = arr.astype(target)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise SchemaError(
-                f"input {spec.name!r}: expected {spec.dtype}, got values that are not numbers",
+                f"input {spec.name!r}: expected {spec.dtype}, got values that do not fit ({exc})",
                 field=spec.name,
             ) from exc
+        _check_finite(arr, spec.name, "input")
         return arr
+    _check_finite(arr, spec.name, "input")
     # int -> float and float64 -> float32 are routine value casts for model inputs
     routine = arr.dtype.kind in "iuf" and target.kind == "f"
     if arr.dtype != target and not np.can_cast(arr.dtype, target, casting="safe") and not routine:
@@ -432,4 +520,13 @@ def _validate_tensor(data: object, spec: TensorSpec) -> npt.NDArray[Any]:
             f"input {spec.name!r}: expected {spec.dtype}, got {dtype_name(arr.dtype)}",
             field=spec.name,
         )
-    return arr.astype(target, copy=False)
+    with np.errstate(over="ignore"):  # an overflow is reported below, naming the index
+        out = arr.astype(target, copy=False)
+    overflow = np.isinf(out) & ~np.isinf(arr) if out is not arr and out.dtype.kind == "f" else None
+    if overflow is not None and overflow.any():
+        where = [int(i) for i in np.argwhere(overflow)[0]]
+        raise SchemaError(
+            f"input {spec.name!r}: the value at index {where} does not fit {spec.dtype}",
+            field=spec.name,
+        )
+    return out

@@ -40,6 +40,11 @@ def serve(
     log_predictions: bool = typer.Option(
         True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."
     ),
+    strict_mlflow: bool = typer.Option(
+        False,
+        "--strict-mlflow",
+        help="On /invocations, refuse extra columns and a non-object params (mlflow drops them).",
+    ),
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
@@ -77,6 +82,7 @@ def serve(
         poll_interval=poll_interval,
         log_predictions=log_predictions,
         controller=controller,
+        strict_mlflow=strict_mlflow,
     )
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)

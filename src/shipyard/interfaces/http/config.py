@@ -39,6 +39,8 @@ class ServeConfig(BaseModel):
     controller: bool = True
     """Run the controller (rollouts, scheduled monitors) in this server; one wins the lease."""
     controller_tick: float = Field(default=0.5, gt=0)
+    strict_mlflow: bool = False
+    """Refuse on /invocations what mlflow tolerates (extra columns, a non-object ``params``)."""
     log_predictions: bool = True
     """Write every prediction to the prediction log (for monitoring)."""
     metrics_dir: str | None = None

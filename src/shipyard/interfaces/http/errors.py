@@ -32,6 +32,13 @@ MLFLOW_CODES = {
 }
 
 
+def mlflow_code(exc: errors.ShipyardError) -> str:
+    """mlflow's ``error_code``: schema errors are INVALID_PARAMETER_VALUE, as mlflow writes them."""
+    if isinstance(exc, errors.SchemaError):
+        return "INVALID_PARAMETER_VALUE"
+    return MLFLOW_CODES.get(status_of(exc), "INTERNAL_ERROR")
+
+
 def status_of(exc: errors.ShipyardError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:

@@ -12,7 +12,12 @@ from shipyard._version import __version__
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.http.bodies import read_body
 from shipyard.interfaces.http.requestid import request_id
-from shipyard.interfaces.http.responses import model_headers, prediction_route
+from shipyard.interfaces.http.responses import (
+    WARNING_HEADER,
+    header_text,
+    model_headers,
+    prediction_route,
+)
 from shipyard.interfaces.http.state import ServerState, server_state
 from shipyard.serving.codecs import mlflow
 from shipyard.serving.dataplane import InferResult
@@ -29,20 +34,26 @@ async def _invocations(
             f"(one of: {', '.join(state.dataplane.endpoints)})"
         )
     body = await read_body(request, state.config.max_body_bytes)
-    data, params = mlflow.decode(body, request.headers.get("content-type"))
-    if params:
-        log.debug("ignoring MLflow params %s: Shipyard models take no inference parameters", params)
+    loaded = state.dataplane.serving(name)  # routes of one deployment share a signature
+    decoded = mlflow.decode(
+        body,
+        request.headers.get("content-type"),
+        loaded.model.signature,
+        strict=state.config.strict_mlflow,
+    )
+    for warning in decoded.warnings:
+        log.warning("request %s to %s: %s", request_id(request.scope), name, warning)
     result = await state.dataplane.infer(
-        name, data, request_id=request_id(request.scope), headers=request.headers
+        name, decoded.data, request_id=request_id(request.scope), headers=request.headers
     )
-    return (
-        Response(
-            mlflow.encode(result.prediction.predictions),
-            media_type="application/json",
-            headers=model_headers(result),
-        ),
-        result,
+    response = Response(
+        mlflow.encode(result.prediction.predictions),
+        media_type="application/json",
+        headers=model_headers(result),
     )
+    for warning in decoded.warnings:
+        response.headers.append(WARNING_HEADER, header_text(warning))
+    return response, result
 
 
 async def ping(request: Request) -> Response:

@@ -12,13 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.core.errors import ModelFailure, Overloaded, SchemaError, ShipyardError
-from shipyard.interfaces.http.errors import MLFLOW_CODES, status_of
+from shipyard.interfaces.http.errors import mlflow_code, status_of
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.state import ServerState, server_state
 from shipyard.serving.dataplane import InferResult
 
 log = logging.getLogger("shipyard.http")
 JSON = "application/json"
+WARNING_HEADER = "x-shipyard-warning"
+"""Set when the server changed a request to accept it (MLflow leniency); one header per change."""
 
 PredictHandler = Callable[[Request, ServerState, str], Awaitable[tuple[Response, InferResult]]]
 
@@ -37,15 +39,18 @@ def error_response(exc: ShipyardError, protocol: str, rid: str) -> Response:
         else None
     )
     if protocol == "mlflow":
-        body: dict[str, object] = {
-            "error_code": MLFLOW_CODES.get(status, "INTERNAL_ERROR"),
-            "message": str(exc),
-        }
+        body: dict[str, object] = {"error_code": mlflow_code(exc), "message": str(exc)}
     else:
         body = {"error": str(exc), "type": type(exc).__name__, "request_id": rid}
         if isinstance(exc, SchemaError) and exc.field:
             body["field"] = exc.field
     return json_response(body, status, headers)
+
+
+def header_text(text: str) -> str:
+    """``text`` as a safe header value: ASCII (others escaped), one line, bounded."""
+    flat = " ".join(text.split())
+    return flat.encode("ascii", "backslashreplace").decode("ascii")[:512]
 
 
 def model_headers(result: InferResult) -> dict[str, str]:

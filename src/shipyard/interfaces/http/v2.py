@@ -100,7 +100,11 @@ async def _infer(request: Request, state: ServerState, name: str) -> tuple[Respo
         model_name=name,
         model_version=str(result.version),
         request_id=req.id,
-        outputs=v2.output_tensors(pred.predictions, pred.probabilities if want_proba else None),
+        outputs=v2.output_tensors(
+            pred.predictions,
+            pred.probabilities if want_proba else None,
+            result.loaded.model.classes,
+        ),
         request=req,
     )
     headers = model_headers(result)

@@ -2,7 +2,8 @@
 
 Request: ``{"records": [{...}, ...]}``, ``{"columns": {"age": [..], ...}}``, ``{"inputs": [[...]]}``
 (tensor models), or a bare list of records.
-Response: ``{"model", "version", "request_id", "predictions", "probabilities"?, "classes"?}``.
+Response: ``{"model", "version", "request_id", "predictions", "probabilities"?, "classes"?}``;
+predictions of any dtype (strings, booleans, datetimes), NaN written as ``null``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 import orjson
 
 from shipyard.core.errors import InvalidArgument
+from shipyard.serving.codecs.jsonable import dumps, json_values
 
 KEYS = ("records", "columns", "inputs")
 
@@ -61,12 +63,12 @@ def encode(
         "model": model,
         "version": version,
         "request_id": request_id,
-        "predictions": predictions,
+        "predictions": json_values(predictions),
     }
     if probabilities is not None:
-        body["probabilities"] = probabilities
-        body["classes"] = list(classes or ())
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        body["probabilities"] = json_values(probabilities)
+        body["classes"] = json_values(list(classes or ()))
+    return dumps(body)
 
 
 def encode_request(data: object) -> bytes:

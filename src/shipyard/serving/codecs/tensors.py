@@ -113,11 +113,18 @@ def from_json(name: str, datatype: str, shape: object, data: Any) -> npt.NDArray
         arr[:] = flat
     else:
         try:
-            arr = np.asarray(data, dtype=NUMPY_OF[datatype]).ravel()
+            with np.errstate(over="ignore"):  # an overflow is reported below, naming the value
+                arr = np.asarray(data, dtype=NUMPY_OF[datatype]).ravel()
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidArgument(f"input {name!r}: data is not {datatype} values ({exc})") from exc
         if datatype == "BOOL" and any(not isinstance(v, bool) for v in _flatten(data)):
             raise InvalidArgument(f"input {name!r}: BOOL data must be true/false")
+        if arr.dtype.kind == "f" and np.isinf(arr).any():  # JSON has no inf: a value overflowed
+            index = int(np.flatnonzero(np.isinf(arr))[0])
+            raise InvalidArgument(
+                f"input {name!r}: value {_flatten(data)[index]!r} at position {index} "
+                f"does not fit {datatype}"
+            )
     if arr.size != count:
         raise InvalidArgument(
             f"input {name!r}: shape {list(dims)} needs {count} values, got {arr.size}"
@@ -166,11 +173,28 @@ def from_binary(name: str, datatype: str, shape: object, chunk: bytes) -> npt.ND
     return raw.astype(np_dtype.newbyteorder("="), copy=False).reshape(dims)
 
 
+def decode_utf8(name: str, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """BYTES elements as text, for string inputs; invalid UTF-8 is the client's mistake."""
+    out = np.empty(arr.shape, dtype=object)
+    flat_in, flat_out = arr.ravel(), out.reshape(-1)
+    for i, value in enumerate(flat_in):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidArgument(
+                    f"input {name!r}: BYTES element {i} is not valid UTF-8 ({exc.reason} at "
+                    f"byte {exc.start})"
+                ) from exc
+        flat_out[i] = value
+    return out
+
+
 def to_binary(arr: npt.NDArray[Any], datatype: str) -> bytes:
     if datatype == "BYTES":
         parts: list[bytes] = []
         for item in arr.ravel():
-            raw = item if isinstance(item, bytes) else str(item).encode()
+            raw = item if isinstance(item, bytes) else b"" if item is None else str(item).encode()
             parts.append(struct.pack("<I", len(raw)))
             parts.append(raw)
         return b"".join(parts)
@@ -180,7 +204,10 @@ def to_binary(arr: npt.NDArray[Any], datatype: str) -> bytes:
 
 def to_json_data(arr: npt.NDArray[Any], datatype: str) -> list[Any]:
     flat = arr.ravel()
-    if datatype == "BYTES":
-        return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in flat]
+    if datatype == "BYTES":  # a missing value (None) stays null
+        return [
+            v.decode(errors="replace") if isinstance(v, bytes) else None if v is None else str(v)
+            for v in flat
+        ]
     values: list[Any] = flat.tolist()
     return values

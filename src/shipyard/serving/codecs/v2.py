@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,12 @@ import pandas as pd
 
 from shipyard.core.errors import InvalidArgument, SchemaError
 from shipyard.package.signature import FLOAT_TYPES, INTEGER_TYPES, Signature
+from shipyard.serving.codecs.jsonable import dumps, json_values
 from shipyard.serving.codecs.tensors import (
     Tensor,
     datatype_of_array,
     datatype_of_signature,
+    decode_utf8,
     from_binary,
     from_json,
     to_binary,
@@ -159,9 +162,11 @@ def encode_response(
             "datatype": tensor.datatype,
             "shape": list(tensor.shape),
         }
+        if tensor.parameters:
+            entry["parameters"] = dict(tensor.parameters)
         if binary:
             raw = to_binary(tensor.data, tensor.datatype)
-            entry["parameters"] = {"binary_data_size": len(raw)}
+            entry.setdefault("parameters", {})["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:
             entry["data"] = to_json_data(tensor.data, tensor.datatype)
@@ -170,7 +175,7 @@ def encode_response(
     if request_id is not None:
         header["id"] = request_id
     header["outputs"] = rendered
-    head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
+    head = dumps(header)
     if not chunks:
         return head, None
     return head + b"".join(chunks), len(head)
@@ -189,7 +194,7 @@ def _column_values(tensor: Tensor) -> npt.NDArray[Any]:
             field=tensor.name,
         )
     if tensor.datatype == "BYTES":
-        return np.array([v.decode() if isinstance(v, bytes) else v for v in data], dtype=object)
+        return decode_utf8(tensor.name, data)
     return data
 
 
@@ -198,7 +203,11 @@ def tensors_to_input(signature: Signature, inputs: list[Tensor]) -> pd.DataFrame
     if signature.kind == "tensor":
         if len(inputs) != 1:
             raise SchemaError(f"expected exactly one input tensor, got {len(inputs)}")
-        return inputs[0].data
+        tensor = inputs[0]
+        assert signature.tensor is not None
+        if tensor.datatype == "BYTES" and signature.tensor.dtype in ("string", "datetime"):
+            return decode_utf8(tensor.name, tensor.data)
+        return tensor.data
     names = signature.column_names
     if len(inputs) == 1 and inputs[0].name not in names and inputs[0].data.ndim == 2:
         tensor = inputs[0]
@@ -257,13 +266,18 @@ def metadata_outputs(signature: Signature) -> list[dict[str, Any]]:
 
 
 def output_tensors(
-    predictions: npt.NDArray[Any], probabilities: npt.NDArray[Any] | None
+    predictions: npt.NDArray[Any],
+    probabilities: npt.NDArray[Any] | None,
+    classes: Sequence[Any] | None = None,
 ) -> list[Tensor]:
+    """The ``prediction`` tensor (any dtype: strings and datetimes as BYTES) and, when asked,
+    ``probabilities`` with the class names in its parameters (column j is ``classes[j]``)."""
     preds = np.asarray(predictions)
-    if preds.dtype.kind in "OUS":
-        preds = preds.astype(object)
+    if preds.dtype.kind in "OUSMm":
+        preds = np.asarray(json_values(preds), dtype=object).reshape(preds.shape)
     tensors = [Tensor("prediction", datatype_of_array(preds), tuple(preds.shape), preds)]
     if probabilities is not None:
         probs = np.asarray(probabilities, dtype=np.float64)
-        tensors.append(Tensor("probabilities", "FP64", tuple(probs.shape), probs))
+        params = {"classes": json_values(list(classes))} if classes is not None else {}
+        tensors.append(Tensor("probabilities", "FP64", tuple(probs.shape), probs, params))
     return tensors
