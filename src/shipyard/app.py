@@ -23,9 +23,11 @@ from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.gc import GarbageCollector
 from shipyard.registry.governance import GovernanceService
+from shipyard.registry.leases import LeaseStore
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import SqlDeploymentStore
 from shipyard.registry.sql.governance import SqlGovernanceStore
+from shipyard.registry.sql.leases import SqlLeaseStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.telemetry.feedback import FeedbackLog
@@ -44,6 +46,7 @@ class Services:
     deployments: DeploymentService
     rollouts: RolloutService
     governance: GovernanceService
+    leases: LeaseStore
 
     def close(self) -> None:
         self.logs.close()
@@ -79,9 +82,10 @@ class Services:
             if project is not None
             else []
         )
+        self.monitoring.alerts.deliver_in_background()  # a hanging webhook never stalls a tick
         return Controller(
             self.rollouts,
-            self.rollouts.store,
+            self.leases,
             monitors=MonitorScheduler(self.monitoring, schedules),
             loop=self.closed_loop(project) if project is not None and project.policies else None,
             maintenance=self.log_maintenance(project),
@@ -175,4 +179,5 @@ def build(settings: Settings | None = None) -> Services:
             registry, deployments, deployment_store, logs, governance=governance
         ),
         governance=governance,
+        leases=SqlLeaseStore(store),
     )
