@@ -1,4 +1,9 @@
-"""Running the app under uvicorn: the worker factory and the process entry used by ``shipyard serve``."""
+"""Running the app under uvicorn: the worker factory and the process entry used by ``shipyard serve``.
+
+The controller (rollouts, scheduled monitors, policies) runs once per server: in the process that
+calls ``run`` — the uvicorn supervisor when there are several workers — never in the workers, which
+are started with the controller off. A worker that uvicorn restarts therefore never starts another.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
 from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 from shipyard.interfaces.http.logs import configure_logging
+
+if TYPE_CHECKING:
+    from shipyard.lifecycle.controller import Controller
 
 GRACEFUL_SHUTDOWN_S = 30
 
@@ -24,6 +32,13 @@ def create_app_from_env() -> Starlette:
 
     config = ServeConfig.model_validate_json(os.environ[ENV_VAR])
     return create_app(build(Settings()), config)
+
+
+def _start_controller(tick: float) -> Controller:
+    from shipyard.app import build
+    from shipyard.core.config import Settings
+
+    return build(Settings()).controller(tick=tick).start()
 
 
 def run(
@@ -43,8 +58,9 @@ def run(
         metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         config = config.model_copy(update={"metrics_dir": metrics_dir})
-    os.environ[ENV_VAR] = config.model_dump_json()
     log_config: dict[str, Any] = configure_logging(log_format, log_level)
+    controller = _start_controller(config.controller_tick) if config.controller else None
+    os.environ[ENV_VAR] = config.model_copy(update={"controller": False}).model_dump_json()
     try:
         uvicorn.run(
             "shipyard.interfaces.http.server:create_app_from_env",
@@ -58,6 +74,8 @@ def run(
             server_header=False,
         )
     finally:
+        if controller is not None:
+            controller.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         logging.shutdown()
