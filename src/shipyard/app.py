@@ -66,8 +66,11 @@ class Services:
             alerts=self.monitoring.alerts,
         )
 
-    def controller(self, *, tick: float = 0.5, lease_ttl: float = 5.0) -> Controller:
-        """A controller over this registry (not started), with the project's monitors and policies."""
+    def controller(self, *, tick: float = 0.5, lease_ttl: float | None = None) -> Controller:
+        """A controller over this registry (not started), with the project's monitors and policies.
+
+        The lease lasts 5 s, or ten ticks when ticks are longer than half a second.
+        """
         project = self.project()
         if project is not None:  # the project's notifiers join the ones from the settings
             for notifier in project.notifiers:
@@ -90,7 +93,7 @@ class Services:
             loop=self.closed_loop(project) if project is not None and project.policies else None,
             maintenance=self.log_maintenance(project),
             tick=tick,
-            lease_ttl=lease_ttl,
+            lease_ttl=lease_ttl if lease_ttl is not None else max(5.0, 10 * tick),
         )
 
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 
-from shipyard.core.errors import ShipyardError, StaleLease
+from shipyard.core.errors import InvalidArgument, ShipyardError, StaleLease
 from shipyard.lifecycle.loop import ClosedLoop
 from shipyard.lifecycle.service import RolloutService
 from shipyard.monitoring.scheduler import MonitorScheduler
@@ -58,8 +58,11 @@ class Controller:
         lease_ttl: float = DEFAULT_LEASE_TTL_S,
         holder: str | None = None,
     ) -> None:
-        if lease_ttl <= tick:
-            raise ValueError(f"lease_ttl ({lease_ttl}) must be longer than the tick ({tick})")
+        if lease_ttl <= 2 * tick:
+            raise InvalidArgument(
+                f"the controller's lease TTL ({lease_ttl:g} s) must be more than two ticks "
+                f"({tick:g} s each), or it would expire between renewals"
+            )
         self.rollouts = rollouts
         self.leases = leases
         self.monitors = monitors
