@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from shipyard.lifecycle.controller import Controller
 
 GRACEFUL_SHUTDOWN_S = 30
+WORKER_HEALTHCHECK_S = 60
+"""How long uvicorn's supervisor waits for a worker to start and to answer its pings. Its default
+(5 s) is shorter than a worker's start (imports, registry, models) on a busy host, where it killed
+and respawned workers in a loop without ever serving."""
 
 
 def create_app_from_env() -> Starlette:
@@ -71,6 +75,7 @@ def run(
             log_config=log_config,
             access_log=access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             server_header=False,
         )
     finally:
