@@ -23,9 +23,11 @@ from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.gc import GarbageCollector
 from shipyard.registry.governance import GovernanceService
+from shipyard.registry.leases import LeaseStore
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.deployments import SqlDeploymentStore
 from shipyard.registry.sql.governance import SqlGovernanceStore
+from shipyard.registry.sql.leases import SqlLeaseStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.telemetry.feedback import FeedbackLog
@@ -44,6 +46,7 @@ class Services:
     deployments: DeploymentService
     rollouts: RolloutService
     governance: GovernanceService
+    leases: LeaseStore
 
     def close(self) -> None:
         self.logs.close()
@@ -63,8 +66,11 @@ class Services:
             alerts=self.monitoring.alerts,
         )
 
-    def controller(self, *, tick: float = 0.5, lease_ttl: float = 5.0) -> Controller:
-        """A controller over this registry (not started), with the project's monitors and policies."""
+    def controller(self, *, tick: float = 0.5, lease_ttl: float | None = None) -> Controller:
+        """A controller over this registry (not started), with the project's monitors and policies.
+
+        The lease lasts 5 s, or ten ticks when ticks are longer than half a second.
+        """
         project = self.project()
         if project is not None:  # the project's notifiers join the ones from the settings
             for notifier in project.notifiers:
@@ -79,14 +85,15 @@ class Services:
             if project is not None
             else []
         )
+        self.monitoring.alerts.deliver_in_background()  # a hanging webhook never stalls a tick
         return Controller(
             self.rollouts,
-            self.rollouts.store,
+            self.leases,
             monitors=MonitorScheduler(self.monitoring, schedules),
             loop=self.closed_loop(project) if project is not None and project.policies else None,
             maintenance=self.log_maintenance(project),
             tick=tick,
-            lease_ttl=lease_ttl,
+            lease_ttl=lease_ttl if lease_ttl is not None else max(5.0, 10 * tick),
         )
 
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:
@@ -175,4 +182,5 @@ def build(settings: Settings | None = None) -> Services:
             registry, deployments, deployment_store, logs, governance=governance
         ),
         governance=governance,
+        leases=SqlLeaseStore(store),
     )

@@ -23,15 +23,21 @@ SECRET = "s3cret"
 
 
 class Receiver:
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, *, hold: bool = False) -> None:
         self.received: list[dict[str, object]] = []
         self.bad_signatures = 0
         self.fail_first = fail_first
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.arrived.set()
+                receiver.release.wait(60)  # a webhook that hangs until the test lets it answer
                 if receiver.fail_first > 0:
                     receiver.fail_first -= 1
                     self.send_response(503)
@@ -139,3 +145,25 @@ def test_unknown_notifier_kind() -> None:
         create_notifier("pager", {})
     with pytest.raises(InvalidArgument, match="needs 'url'"):
         create_notifier("webhook", {})
+
+
+def test_background_delivery_never_waits_for_a_hanging_webhook(
+    monitor_store: SqlMonitorStore,
+) -> None:
+    receiver = Receiver(hold=True)
+    hook = create_notifier("webhook", {"url": receiver.url, "secret": SECRET, "timeout": 60})
+    manager = AlertManager(monitor_store, [hook])
+    manager.deliver_in_background()  # as in the controller
+    try:
+        t = [Threshold("latency.p99_ms", warning=500)]
+        assert len(manager.apply("churn", t, {"latency.p99_ms": 600})) == 1  # returned first
+        assert receiver.arrived.wait(30)
+        assert not manager.flush(timeout=0)  # the webhook still hangs
+        assert monitor_store.alerts(endpoint="churn", status="open") != []  # stored regardless
+        receiver.release.set()
+        assert manager.flush(timeout=30)
+        assert len(receiver.received) == 1
+    finally:
+        receiver.release.set()
+        manager.close(timeout=30)
+        receiver.close()

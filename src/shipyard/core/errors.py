@@ -8,6 +8,7 @@
     ├── NotFound                     a model, version, alias or file does not exist
     ├── AlreadyExists                a name that must be unique is taken
     ├── Conflict                     the request is valid but the current state forbids it
+    │   └── StaleLease               a controller's write was refused: its lease was taken over
     ├── PackageError                 a package cannot be written or read
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
@@ -63,7 +64,18 @@ class AlreadyExists(ShipyardError):
 
 
 class Conflict(ShipyardError):
-    """The request is well formed but the current state forbids it."""
+    """The request is well formed but the current state forbids it.
+
+    ``current_revision`` is set when a compare-and-set lost: the revision the object is at now.
+    """
+
+    def __init__(self, message: str, *, current_revision: int | None = None) -> None:
+        super().__init__(message)
+        self.current_revision = current_revision
+
+
+class StaleLease(Conflict):
+    """A write made under a lease whose fencing token is no longer the current one."""
 
 
 class PackageError(ShipyardError):
@@ -125,6 +137,7 @@ __all__ = [
     "PayloadTooLarge",
     "SchemaError",
     "ShipyardError",
+    "StaleLease",
     "Unavailable",
     "UnsafeFormatError",
 ]

@@ -42,6 +42,9 @@ def _error(response: httpx.Response) -> errors.ShipyardError:
         return errors.Overloaded(message, retry_after=float(response.headers.get("retry-after", 1)))
     if cls is errors.MissingDependency:
         return errors.ShipyardError(message)
+    if issubclass(cls, errors.Conflict):
+        revision = body.get("current_revision")
+        return cls(message, current_revision=int(revision) if revision is not None else None)
     return cls(message)
 
 

@@ -20,10 +20,16 @@ from shipyard.interfaces.remote import RemoteServer
 from shipyard.lifecycle.service import RolloutStatus
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
-from shipyard.registry.deployments import Deployment, DeploymentSpec, Route, Shadow, Sticky
+from shipyard.registry.deployments import (
+    Deployment,
+    DeploymentSpec,
+    RolloutRecord,
+    Route,
+    Shadow,
+    Sticky,
+)
 from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.deployments import RolloutRecord
 
 
 class Client:

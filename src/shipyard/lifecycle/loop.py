@@ -8,10 +8,15 @@ the champion on the held-out labels (a loser is archived with the reason and the
 ``rollout`` starts the configured progressive rollout, ``rollback`` undoes the last promotion,
 ``alert`` raises an alert. A policy's cooldown counts from its last ``policy.fire`` event, so it
 survives a controller restart.
+
+A chain runs in the context of the tick that fired it (``contextvars.copy_context``), so its writes
+carry that tick's lease fence: if the controller loses its lease while a retraining job runs, the
+chain's later writes are refused rather than done twice by two controllers.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import threading
@@ -19,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import ShipyardError, StaleLease
 from shipyard.lifecycle.evaluation import Criteria, Evaluation, evaluate
 from shipyard.lifecycle.policies import Action, Policy, PolicyState, Signals
 from shipyard.lifecycle.policies import evaluate as decide
@@ -30,7 +35,7 @@ from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.notifiers.base import Notification
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.monitoring import SqlMonitorStore
+from shipyard.registry.store import MonitorStore
 
 log = logging.getLogger("shipyard.lifecycle")
 ACTOR = "controller"
@@ -56,7 +61,7 @@ class ClosedLoop:
         registry: RegistryService,
         rollouts: RolloutService,
         retrainer: Retrainer,
-        monitor_store: SqlMonitorStore,
+        monitor_store: MonitorStore,
         alerts: AlertManager,
     ) -> None:
         self.project = project
@@ -155,7 +160,9 @@ class ClosedLoop:
                 [a.kind for a in actions],
             )
             with self._lock:
-                self._running[policy.name] = self._pool.submit(self.execute, policy, actions)
+                self._running[policy.name] = self._pool.submit(
+                    contextvars.copy_context().run, self.execute, policy, actions
+                )
             fired.extend(actions)
         return fired
 
@@ -208,6 +215,9 @@ class ClosedLoop:
                     out.notes.append(
                         "require_approval: the rollout waits for approval of a protected alias"
                     )
+        except StaleLease as exc:  # another controller owns the registry now: record nothing
+            out.stopped = str(exc)
+            log.warning("policy %s: action chain stopped: %s", policy.name, exc)
         except Exception as exc:  # recorded and alerted; the loop goes on
             out.stopped = f"{type(exc).__name__}: {exc}"
             log.exception("policy %s: action chain failed", policy.name)

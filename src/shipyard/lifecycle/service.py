@@ -13,11 +13,15 @@ from shipyard.lifecycle import rollouts as machine
 from shipyard.lifecycle.evidence import gather
 from shipyard.lifecycle.gates import Analysis, GateConfig, analyze
 from shipyard.registry.deployment_service import DeploymentService
-from shipyard.registry.deployments import DeploymentSpec
+from shipyard.registry.deployments import (
+    DeploymentSpec,
+    DeploymentStore,
+    RolloutEvent,
+    RolloutRecord,
+)
 from shipyard.registry.governance import GovernanceService
 from shipyard.registry.refs import parse_ref
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.deployments import RolloutEvent, RolloutRecord, SqlDeploymentStore
 from shipyard.telemetry.reader import LogReader
 
 log = logging.getLogger("shipyard.lifecycle")
@@ -39,7 +43,7 @@ class RolloutService:
         self,
         registry: RegistryService,
         deployments: DeploymentService,
-        store: SqlDeploymentStore,
+        store: DeploymentStore,
         reader: LogReader,
         *,
         governance: GovernanceService | None = None,

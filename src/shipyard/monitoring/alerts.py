@@ -5,17 +5,23 @@ Each monitor run evaluates every threshold (pure: ``evaluate``); the ``AlertMana
 alert for a newly crossed threshold, refreshes (and deduplicates) one that stays crossed — escalating
 its severity if it got worse — and resolves it when the metric comes back, notifying on open,
 escalation and resolution only. Metrics absent from a run (no labels yet, say) leave alerts as they are.
+
+Notifiers can hang (a webhook that never answers). In the controller, notifications are therefore
+sent in the background (``deliver_in_background``): the alert is stored at once, and delivery, bounded
+by each notifier's own timeouts, never holds up the loop that renews the controller's lease.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
 
 from shipyard.monitoring.notifiers.base import Notification, Notifier
-from shipyard.registry.sql.monitoring import SqlMonitorStore
+from shipyard.registry.store import MonitorStore
 
 log = logging.getLogger("shipyard.monitoring")
 
@@ -84,9 +90,29 @@ def evaluate(
 
 
 class AlertManager:
-    def __init__(self, store: SqlMonitorStore, notifiers: Sequence[Notifier] = ()) -> None:
+    def __init__(self, store: MonitorStore, notifiers: Sequence[Notifier] = ()) -> None:
         self.store = store
         self.notifiers = list(notifiers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def deliver_in_background(self, workers: int = 2) -> None:
+        """From now on ``deliver`` returns at once; notifiers run on ``workers`` threads."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="shipyard-notify")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for background deliveries; False if some are still running after ``timeout``."""
+        with self._lock:
+            pending = set(self._pending)
+        return not wait(pending, timeout=timeout).not_done
+
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def apply(
         self,
@@ -126,6 +152,19 @@ class AlertManager:
         return sent
 
     def deliver(self, note: Notification) -> None:
+        if self._pool is None:
+            self._send(note)
+            return
+        future = self._pool.submit(self._send, note)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _send(self, note: Notification) -> None:
         for notifier in self.notifiers:
             try:
                 notifier.notify(note)

@@ -26,7 +26,7 @@ from shipyard.monitoring.notifiers.base import Notification
 from shipyard.package.bundle import PROFILE_FILE
 from shipyard.registry.entities import MetricPoint, ModelVersion
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.monitoring import SqlMonitorStore
+from shipyard.registry.store import MonitorStore
 from shipyard.stats.cbpe import Calibration, Estimate, estimate
 from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift, DriftConfig, compare
 from shipyard.stats.metrics import classification_metrics, regression_metrics
@@ -156,7 +156,7 @@ class MonitorService:
         self,
         registry: RegistryService,
         reader: LogReader,
-        store: SqlMonitorStore,
+        store: MonitorStore,
         alerts: AlertManager,
     ) -> None:
         self.registry = registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from shipyard.core.errors import StaleLease
 from shipyard.monitoring.monitor import MonitorConfig, MonitorService
 
 log = logging.getLogger("shipyard.monitoring")
@@ -37,6 +38,8 @@ class MonitorScheduler:
             try:
                 self.service.run(schedule.endpoint, config=schedule.config)
                 ran += 1
+            except StaleLease:  # this process no longer runs the monitors: stop here
+                raise
             except Exception:  # a failing monitor must not stop the others
                 log.exception("monitor of %s failed", schedule.endpoint)
         return ran

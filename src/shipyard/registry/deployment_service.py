@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from shipyard.core.errors import AlreadyExists, NotFound
-from shipyard.registry.deployments import Deployment, DeploymentEvent, DeploymentSpec
+from shipyard.registry.deployments import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentSpec,
+    DeploymentStore,
+)
 from shipyard.registry.refs import check_name
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.deployments import SqlDeploymentStore
 
 
 class DeploymentService:
-    def __init__(self, store: SqlDeploymentStore, registry: RegistryService) -> None:
+    def __init__(self, store: DeploymentStore, registry: RegistryService) -> None:
         self.store = store
         self.registry = registry
 

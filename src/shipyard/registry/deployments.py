@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from shipyard.core.errors import InvalidArgument
 from shipyard.registry.refs import ModelRef, check_name, parse_ref
@@ -139,6 +139,85 @@ class DeploymentEvent:
     at: dt.datetime
     reason: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+ACTIVE_ROLLOUT_STATUSES = ("pending_approval", "running", "paused", "promoting", "rolling_back")
+"""A deployment has at most one rollout in these statuses (the database enforces it)."""
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """A rollout as stored; its ``state`` is JSON owned by the lifecycle layer's state machine."""
+
+    id: int
+    deployment: str
+    status: str
+    state: Mapping[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    id: int
+    rollout_id: int
+    at: dt.datetime
+    kind: str
+    details: Mapping[str, Any]
+
+
+class DeploymentStore(Protocol):
+    """Deployments, their revisions, and rollouts (whose state changes with the routes, atomically)."""
+
+    def find(self, name: str) -> Deployment | None: ...
+    def all(self) -> list[Deployment]: ...
+    def put(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        *,
+        actor: str,
+        reason: str = "",
+        description: str | None = None,
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Write the next revision; with ``expected_revision``, only if it is still the current one
+        (``Conflict`` with ``current_revision`` otherwise: exactly one of racing writers wins)."""
+        ...
+
+    def delete(self, name: str, *, actor: str) -> None: ...
+    def history(self, name: str) -> list[DeploymentEvent]: ...
+    def create_rollout(
+        self,
+        deployment: str,
+        status: str,
+        state: Mapping[str, Any],
+        *,
+        actor: str,
+        spec: DeploymentSpec | None = None,
+        event: Mapping[str, Any] | None = None,
+    ) -> RolloutRecord:
+        """Start a rollout; ``Conflict`` if the deployment already has an active one."""
+        ...
+
+    def update_rollout(
+        self,
+        rollout_id: int,
+        status: str,
+        state: Mapping[str, Any],
+        *,
+        actor: str,
+        kind: str,
+        details: Mapping[str, Any],
+        spec: DeploymentSpec | None = None,
+        expected_status: str | None = None,
+    ) -> RolloutRecord: ...
+    def get_rollout(self, rollout_id: int) -> RolloutRecord: ...
+    def rollouts(
+        self, *, deployment: str | None = None, active: bool = False, limit: int = 100
+    ) -> list[RolloutRecord]: ...
+    def events(self, rollout_id: int) -> list[RolloutEvent]: ...
 
 
 def parse_routes(items: list[str]) -> tuple[Route, ...]:

@@ -29,7 +29,7 @@ from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.registry.entities import ApprovalStatus, ProtectedAlias
 from shipyard.registry.refs import check_alias, check_name
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.governance import SqlGovernanceStore
+from shipyard.registry.store import GovernanceStore
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -64,7 +64,7 @@ def judge(current: ApprovalStatus, *, decision: str, actor: str, created_by: str
 
 
 class GovernanceService:
-    def __init__(self, store: SqlGovernanceStore, registry: RegistryService) -> None:
+    def __init__(self, store: GovernanceStore, registry: RegistryService) -> None:
         self.store = store
         self.registry = registry
 

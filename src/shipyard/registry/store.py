@@ -1,4 +1,9 @@
-"""The ``RegistryStore`` protocol: the metadata operations every backend implements.
+"""Store protocols: the metadata operations every backend implements.
+
+``RegistryStore`` (models, versions, tags, aliases, audit), ``MonitorStore`` (metric points and
+alerts) and ``GovernanceStore`` (protected aliases and approvals) live here; ``DeploymentStore`` and
+``LeaseStore`` live with their concepts (``registry.deployments``, ``registry.leases``). Each has one
+contract suite in ``tests/registry`` that every implementation passes on SQLite and PostgreSQL.
 
 Stores return frozen entities (``registry.entities``), never rows. Every mutation writes its audit
 event in the same transaction as the change itself, so the log can never miss or invent a change.
@@ -7,15 +12,19 @@ event in the same transaction as the change itself, so the log can never miss or
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from shipyard.registry.entities import (
+    Alert,
     Alias,
     AliasEvent,
+    ApprovalStatus,
     AuditEvent,
+    MetricPoint,
     ModelVersion,
     NewVersion,
+    ProtectedAlias,
     RegisteredModel,
 )
 
@@ -88,3 +97,65 @@ class RegistryStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class MonitorStore(Protocol):
+    def add_points(self, points: Sequence[MetricPoint]) -> None: ...
+    def points(
+        self,
+        endpoint: str,
+        *,
+        metric: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[MetricPoint]:
+        """Points of ``endpoint`` (``metric`` is a name or a prefix ending in '.'), oldest first."""
+        ...
+
+    def raise_alert(
+        self,
+        *,
+        endpoint: str,
+        monitor: str,
+        rule: str,
+        severity: str,
+        message: str,
+        value: float | None,
+        threshold: float | None,
+    ) -> tuple[Alert, bool]:
+        """Open an alert for ``rule``, or refresh the one already open. True when newly opened."""
+        ...
+
+    def resolve_alert(self, *, endpoint: str, rule: str) -> Alert | None: ...
+    def alerts(
+        self, *, endpoint: str | None = None, status: str | None = None, limit: int = 200
+    ) -> list[Alert]: ...
+
+
+Judge = Callable[[ApprovalStatus, str], str]
+"""``(current status, version creator) -> next status``; raises ``Conflict`` to refuse."""
+Settle = Callable[[ApprovalStatus], str]
+"""``current status -> status`` once the required number of approvals has changed."""
+
+
+class GovernanceStore(Protocol):
+    def get_protection(self, name: str, alias: str) -> int | None: ...
+    def list_protection(self, name: str) -> list[ProtectedAlias]: ...
+    def set_protection(
+        self, name: str, alias: str, required: int, *, actor: str, settle: Settle
+    ) -> ProtectedAlias: ...
+    def delete_protection(self, name: str, alias: str, *, actor: str, settle: Settle) -> None: ...
+    def status(self, name: str, version: int) -> ApprovalStatus: ...
+    def decide(
+        self,
+        name: str,
+        version: int,
+        decision: str,
+        *,
+        actor: str,
+        comment: str,
+        judge: Judge,
+    ) -> ApprovalStatus:
+        """Record ``actor``'s ``decision`` if ``judge`` accepts it, atomically with the new status."""
+        ...

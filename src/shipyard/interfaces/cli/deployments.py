@@ -88,10 +88,18 @@ def deploy_set(
     shadow: list[str] | None = SHADOW,
     sticky: str | None = STICKY,
     reason: str = typer.Option(""),
+    expected_revision: int | None = typer.Option(
+        None,
+        "--expected-revision",
+        min=0,
+        help="Change it only if it is still at this revision (else exit 4 with the current one).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Change a deployment's routes (servers follow within a second)."""
-    d = services(ctx).deployments.set(name, _spec(route, shadow, sticky), reason=reason)
+    d = services(ctx).deployments.set(
+        name, _spec(route, shadow, sticky), reason=reason, expected_revision=expected_revision
+    )
     emit(d, as_json, lambda: _show(d))
 
 

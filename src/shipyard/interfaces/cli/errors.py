@@ -13,6 +13,7 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.NotFound: 3,
     errors.AlreadyExists: 4,
     errors.Conflict: 4,
+    errors.StaleLease: 4,
     errors.PackageError: 5,
     errors.IntegrityError: 5,
     errors.UnsafeFormatError: 5,

@@ -35,7 +35,10 @@ def serve(
     log_level: str = typer.Option("info"),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
     controller: bool = typer.Option(
-        True, "--controller/--no-controller", help="Run the controller (rollouts) in this server."
+        True,
+        "--controller/--no-controller",
+        help="Run the controller (rollouts, monitors, policies) in this server: one per server, "
+        "in its supervisor process, not one per worker.",
     ),
     log_predictions: bool = typer.Option(
         True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."

@@ -13,6 +13,7 @@ STATUS: dict[type[errors.ShipyardError], int] = {
     errors.NotFound: 404,
     errors.AlreadyExists: 409,
     errors.Conflict: 409,
+    errors.StaleLease: 409,
     errors.PackageError: 500,
     errors.IntegrityError: 500,
     errors.UnsafeFormatError: 500,

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.core.errors import ModelFailure, Overloaded, SchemaError, ShipyardError
+from shipyard.core.errors import Conflict, ModelFailure, Overloaded, SchemaError, ShipyardError
 from shipyard.interfaces.http.errors import mlflow_code, status_of
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.state import ServerState, server_state
@@ -44,6 +44,8 @@ def error_response(exc: ShipyardError, protocol: str, rid: str) -> Response:
         body = {"error": str(exc), "type": type(exc).__name__, "request_id": rid}
         if isinstance(exc, SchemaError) and exc.field:
             body["field"] = exc.field
+        if isinstance(exc, Conflict) and exc.current_revision is not None:
+            body["current_revision"] = exc.current_revision
     return json_response(body, status, headers)
 
 

@@ -1,4 +1,9 @@
-"""Running the app under uvicorn: the worker factory and the process entry used by ``shipyard serve``."""
+"""Running the app under uvicorn: the worker factory and the process entry used by ``shipyard serve``.
+
+The controller (rollouts, scheduled monitors, policies) runs once per server: in the process that
+calls ``run`` — the uvicorn supervisor when there are several workers — never in the workers, which
+are started with the controller off. A worker that uvicorn restarts therefore never starts another.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,21 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
 from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 from shipyard.interfaces.http.logs import configure_logging
 
+if TYPE_CHECKING:
+    from shipyard.lifecycle.controller import Controller
+
 GRACEFUL_SHUTDOWN_S = 30
+WORKER_HEALTHCHECK_S = 60
+"""How long uvicorn's supervisor waits for a worker to start and to answer its pings. Its default
+(5 s) is shorter than a worker's start (imports, registry, models) on a busy host, where it killed
+and respawned workers in a loop without ever serving."""
 
 
 def create_app_from_env() -> Starlette:
@@ -24,6 +36,13 @@ def create_app_from_env() -> Starlette:
 
     config = ServeConfig.model_validate_json(os.environ[ENV_VAR])
     return create_app(build(Settings()), config)
+
+
+def _start_controller(tick: float) -> Controller:
+    from shipyard.app import build
+    from shipyard.core.config import Settings
+
+    return build(Settings()).controller(tick=tick).start()
 
 
 def run(
@@ -43,8 +62,9 @@ def run(
         metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         config = config.model_copy(update={"metrics_dir": metrics_dir})
-    os.environ[ENV_VAR] = config.model_dump_json()
     log_config: dict[str, Any] = configure_logging(log_format, log_level)
+    controller = _start_controller(config.controller_tick) if config.controller else None
+    os.environ[ENV_VAR] = config.model_copy(update={"controller": False}).model_dump_json()
     try:
         uvicorn.run(
             "shipyard.interfaces.http.server:create_app_from_env",
@@ -55,9 +75,12 @@ def run(
             log_config=log_config,
             access_log=access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             server_header=False,
         )
     finally:
+        if controller is not None:
+            controller.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         logging.shutdown()

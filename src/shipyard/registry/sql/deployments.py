@@ -1,50 +1,43 @@
-"""Deployments, rollouts, rollout events and leases in the registry database.
+"""Deployments, rollouts and rollout events in the registry database.
 
 Rollout state is stored as JSON owned by the lifecycle layer; this store only guarantees that a
 rollout's state, its deployment's routes and its timeline change together, in one transaction.
+
+Races are decided by the database. A deployment update reads the row under a lock (PostgreSQL
+``FOR UPDATE``; SQLite serialises writers with ``BEGIN IMMEDIATE``) and compares revisions there, so
+of writers expecting the same revision exactly one wins and the others get ``Conflict`` with the
+current revision. A partial unique index allows one active rollout per deployment; a start that
+loses the race gets ``Conflict`` naming the rollout that won.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, text, update
 
 from shipyard.core.errors import Conflict, NotFound
-from shipyard.registry.deployments import Deployment, DeploymentEvent, DeploymentSpec
-from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime
+from shipyard.registry.deployments import (
+    ACTIVE_ROLLOUT_STATUSES,
+    Deployment,
+    DeploymentEvent,
+    DeploymentSpec,
+    RolloutEvent,
+    RolloutRecord,
+)
+from shipyard.registry.sql.clock import now_us, to_datetime
+from shipyard.registry.sql.dialect import dialect_insert
+from shipyard.registry.sql.store import SqlRegistryStore
 from shipyard.registry.sql.tables import (
+    ACTIVE_ROLLOUTS,
     deployment_events,
     deployments,
-    leases,
     rollout_events,
     rollouts,
 )
 
-ACTIVE = ("pending_approval", "running", "paused", "promoting", "rolling_back")
-
-
-@dataclass(frozen=True)
-class RolloutRecord:
-    id: int
-    deployment: str
-    status: str
-    state: Mapping[str, Any]
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    created_by: str
-
-
-@dataclass(frozen=True)
-class RolloutEvent:
-    id: int
-    rollout_id: int
-    at: dt.datetime
-    kind: str
-    details: Mapping[str, Any]
+ACTIVE = ACTIVE_ROLLOUT_STATUSES
 
 
 def _deployment(row: Row[Any]) -> Deployment:
@@ -98,28 +91,34 @@ class SqlDeploymentStore:
         expected_revision: int | None,
         at: int,
     ) -> Deployment:
-        row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
-        current = 0 if row is None else int(row.revision)
-        if expected_revision is not None and expected_revision != current:
-            raise Conflict(
-                f"deployment {name!r} is at revision {current}, not {expected_revision}: "
-                "it changed meanwhile; read it again"
-            )
-        revision = current + 1
-        values = {
-            "spec": spec.to_dict(),
-            "revision": revision,
-            "updated_at": at,
-            "updated_by": actor,
-        }
+        locked = select(deployments).where(deployments.c.name == name).with_for_update()
+        row = conn.execute(locked).first()
         if row is None:
-            conn.execute(
-                insert(deployments).values(name=name, description=description or "", **values)
-            )
-        else:
+            if expected_revision not in (None, 0):
+                raise _stale(name, 0, expected_revision)
+            values = {"spec": spec.to_dict(), "revision": 1, "updated_at": at, "updated_by": actor}
+            created = conn.execute(  # nothing to lock yet: a concurrent create makes this a no-op
+                dialect_insert(conn)(deployments)
+                .values(name=name, description=description or "", **values)
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(deployments.c.revision)
+            ).scalar()
+            if created is None:  # it was created meanwhile: now there is a row to wait on
+                row = conn.execute(locked).one()
+        if row is not None:
+            current = int(row.revision)
+            if expected_revision is not None and expected_revision != current:
+                raise _stale(name, current, expected_revision)
+            values = {
+                "spec": spec.to_dict(),
+                "revision": current + 1,
+                "updated_at": at,
+                "updated_by": actor,
+            }
             if description is not None:
                 values["description"] = description
             conn.execute(update(deployments).where(deployments.c.name == name).values(**values))
+        revision = values["revision"]
         conn.execute(
             insert(deployment_events).values(
                 name=name, revision=revision, spec=spec.to_dict(), actor=actor, at=at, reason=reason
@@ -156,12 +155,12 @@ class SqlDeploymentStore:
                 reason=reason,
                 description=description,
                 expected_revision=expected_revision,
-                at=now_us(),
+                at=now_us(),  # read under the write lock: deployment events in commit order
             )
 
     def delete(self, name: str, *, actor: str) -> None:
-        at = now_us()
         with self.registry.write() as conn:
+            at = now_us()
             active = conn.execute(
                 select(rollouts.c.id).where(
                     rollouts.c.deployment == name, rollouts.c.status.in_(ACTIVE)
@@ -206,19 +205,11 @@ class SqlDeploymentStore:
         spec: DeploymentSpec | None = None,
         event: Mapping[str, Any] | None = None,
     ) -> RolloutRecord:
-        at = now_us()
         with self.registry.write() as conn:
-            active = conn.execute(
-                select(rollouts.c.id).where(
-                    rollouts.c.deployment == deployment, rollouts.c.status.in_(ACTIVE)
-                )
-            ).first()
-            if active is not None:
-                raise Conflict(
-                    f"deployment {deployment!r} already has an active rollout ({active.id})"
-                )
+            at = now_us()
+            self._refuse_second_rollout(conn, deployment)
             rid = conn.execute(
-                insert(rollouts)
+                dialect_insert(conn)(rollouts)
                 .values(
                     deployment=deployment,
                     status=status,
@@ -227,8 +218,14 @@ class SqlDeploymentStore:
                     updated_at=at,
                     created_by=actor,
                 )
+                .on_conflict_do_nothing(
+                    index_elements=["deployment"], index_where=text(ACTIVE_ROLLOUTS)
+                )
                 .returning(rollouts.c.id)
-            ).scalar_one()
+            ).scalar()
+            if rid is None:  # PostgreSQL: another start committed while this one waited on it
+                self._refuse_second_rollout(conn, deployment)
+                raise Conflict(f"deployment {deployment!r} already has an active rollout")
             if spec is not None:
                 self._put(
                     conn,
@@ -250,6 +247,16 @@ class SqlDeploymentStore:
             )
             return _rollout(conn.execute(select(rollouts).where(rollouts.c.id == rid)).one())
 
+    @staticmethod
+    def _refuse_second_rollout(conn: Connection, deployment: str) -> None:
+        active = conn.execute(
+            select(rollouts.c.id).where(
+                rollouts.c.deployment == deployment, rollouts.c.status.in_(ACTIVE)
+            )
+        ).first()
+        if active is not None:
+            raise Conflict(f"deployment {deployment!r} already has an active rollout ({active.id})")
+
     def update_rollout(
         self,
         rollout_id: int,
@@ -262,10 +269,15 @@ class SqlDeploymentStore:
         spec: DeploymentSpec | None = None,
         expected_status: str | None = None,
     ) -> RolloutRecord:
-        """Change a rollout's state, optionally its deployment's routes, and log the decision."""
-        at = now_us()
+        """Change a rollout's state, optionally its deployment's routes, and log the decision.
+
+        With ``expected_status``, only if the rollout is still in it (checked under the row lock).
+        """
         with self.registry.write() as conn:
-            row = conn.execute(select(rollouts).where(rollouts.c.id == rollout_id)).first()
+            row = conn.execute(
+                select(rollouts).where(rollouts.c.id == rollout_id).with_for_update()
+            ).first()
+            at = now_us()
             if row is None:
                 raise NotFound(f"no rollout {rollout_id}")
             if expected_status is not None and row.status != expected_status:
@@ -330,38 +342,10 @@ class SqlDeploymentStore:
             RolloutEvent(r.id, r.rollout_id, to_datetime(r.at), r.kind, r.details) for r in rows
         ]
 
-    # -- leases -------------------------------------------------------------------------------------
 
-    def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
-        """Take or renew the lease ``name`` for ``holder`` unless someone else holds a live one."""
-        at = now_us()
-        expires = at + int(ttl_seconds * 1_000_000)
-        with self.registry.write() as conn:
-            if conn.dialect.name == "postgresql":
-                row = conn.execute(
-                    select(leases).where(leases.c.name == name).with_for_update()
-                ).first()
-            else:
-                row = conn.execute(select(leases).where(leases.c.name == name)).first()
-            if row is None:
-                conn.execute(insert(leases).values(name=name, holder=holder, expires_at=expires))
-                return True
-            if row.holder != holder and row.expires_at > at:
-                return False
-            conn.execute(
-                update(leases)
-                .where(leases.c.name == name)
-                .values(holder=holder, expires_at=expires)
-            )
-            if row.holder != holder:
-                self.registry.audit(conn, holder, "lease.take", name, {"from": row.holder}, at)
-            return True
-
-    def release_lease(self, name: str, holder: str) -> None:
-        with self.registry.write() as conn:
-            conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
-
-    def lease_holder(self, name: str) -> tuple[str, dt.datetime] | None:
-        with self.registry.read() as conn:
-            row = conn.execute(select(leases).where(leases.c.name == name)).first()
-        return None if row is None else (row.holder, to_datetime(row.expires_at))
+def _stale(name: str, current: int, expected: int | None) -> Conflict:
+    return Conflict(
+        f"deployment {name!r} is at revision {current}, not {expected}: "
+        "it changed meanwhile; read it again",
+        current_revision=current,
+    )

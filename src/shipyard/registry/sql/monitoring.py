@@ -41,8 +41,8 @@ class SqlMonitorStore:
     def add_points(self, points: Sequence[MetricPoint]) -> None:
         if not points:
             return
-        at = now_us()
         with self.registry.write() as conn:
+            at = now_us()
             conn.execute(
                 insert(metric_points),
                 [
@@ -111,8 +111,8 @@ class SqlMonitorStore:
         threshold: float | None,
     ) -> tuple[Alert, bool]:
         """Open an alert for ``rule``, or refresh the one already open. True when newly opened."""
-        at = now_us()
         with self.registry.write() as conn:
+            at = now_us()
             row = conn.execute(
                 select(alerts).where(
                     alerts.c.endpoint == endpoint, alerts.c.rule == rule, alerts.c.status == "open"
@@ -154,8 +154,8 @@ class SqlMonitorStore:
 
     def resolve_alert(self, *, endpoint: str, rule: str) -> Alert | None:
         """Resolve the open alert for ``rule`` if there is one."""
-        at = now_us()
         with self.registry.write() as conn:
+            at = now_us()
             row = conn.execute(
                 select(alerts).where(
                     alerts.c.endpoint == endpoint, alerts.c.rule == rule, alerts.c.status == "open"

@@ -9,7 +9,6 @@ others wait on the busy timeout). A failed insert rolls the counter back, so num
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.exc import OperationalError
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, Unavailable
@@ -39,7 +38,11 @@ from shipyard.registry.entities import (
     NewVersion,
     RegisteredModel,
 )
+from shipyard.registry.leases import current_fence
 from shipyard.registry.sql import schema
+from shipyard.registry.sql.clock import after, now_us, to_datetime, to_us
+from shipyard.registry.sql.dialect import dialect_insert, lost_race
+from shipyard.registry.sql.leases import check_fence
 from shipyard.registry.sql.tables import (
     alias_events,
     aliases,
@@ -51,20 +54,6 @@ from shipyard.registry.sql.tables import (
 )
 
 SQLITE_BUSY_TIMEOUT_S = 60
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def to_datetime(us: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(us / 1e6, tz=dt.UTC)
-
-
-def to_us(at: dt.datetime) -> int:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    return int(at.timestamp() * 1_000_000)
 
 
 def make_engine(url: str) -> Engine:
@@ -99,8 +88,9 @@ def make_engine(url: str) -> Engine:
         ) from exc
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+_insert = dialect_insert
+
+__all__ = ["SqlRegistryStore", "make_engine", "now_us", "to_datetime", "to_us"]
 
 
 class SqlRegistryStore:
@@ -135,13 +125,28 @@ class SqlRegistryStore:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE)."""
+        """A write transaction (SQLite: BEGIN IMMEDIATE), fenced when the context carries a fence.
+
+        A race the locks did not order (a unique key taken meanwhile, a PostgreSQL deadlock or
+        serialization failure) becomes a ``Conflict`` with a plain message, never a database error.
+        """
+        fence = current_fence()
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(shipyard_write=True)
                 with conn.begin():
+                    if fence is not None:
+                        check_fence(conn, fence)
                     yield conn
+        except DatabaseIntegrityError as exc:
+            raise Conflict(
+                "the registry changed meanwhile (a concurrent write won); read it again and retry"
+            ) from exc
         except OperationalError as exc:
+            if lost_race(exc):
+                raise Conflict(
+                    "the registry was busy with a concurrent write; read it again and retry"
+                ) from exc
             raise Unavailable(f"registry database error: {exc.orig}") from exc
 
     @staticmethod
@@ -488,15 +493,37 @@ class SqlRegistryStore:
 
     # -- aliases ------------------------------------------------------------------------------------
 
+    def _lock_aliases(self, conn: Connection, name: str, alias: str) -> tuple[int | None, int]:
+        """Lock ``name``'s aliases; return ``name@alias``'s version and the time of this move.
+
+        The lock is the model's row (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already
+        serialises writers). It exists even before the alias's first move, so two first moves
+        order too. Read under it, the previous version is exact, and the clock read after it
+        (strictly after the alias's last event) orders event times as commits are ordered.
+        """
+        locked = conn.execute(
+            select(registered_models.c.name)
+            .where(registered_models.c.name == name)
+            .with_for_update()
+        ).first()
+        if locked is None:
+            raise NotFound(f"model {name!r} does not exist")
+        previous = conn.execute(
+            select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
+        ).scalar()
+        last = conn.execute(
+            select(func.max(alias_events.c.at)).where(
+                alias_events.c.name == name, alias_events.c.alias == alias
+            )
+        ).scalar()
+        return previous, after(last)
+
     def set_alias(
         self, name: str, alias: str, version: int, *, actor: str, reason: str = ""
     ) -> AliasEvent:
-        at = now_us()
         with self.write() as conn:
+            previous, at = self._lock_aliases(conn, name, alias)
             self._version_row(conn, name, version)
-            previous = conn.execute(
-                select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
-            ).scalar()
             stmt = _insert(conn)(aliases).values(
                 name=name, alias=alias, version=version, updated_at=at, updated_by=actor
             )
@@ -509,13 +536,9 @@ class SqlRegistryStore:
             return self._alias_event(conn, name, alias, previous, version, actor, at, reason)
 
     def delete_alias(self, name: str, alias: str, *, actor: str, reason: str = "") -> AliasEvent:
-        at = now_us()
         with self.write() as conn:
-            previous = conn.execute(
-                select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
-            ).scalar()
+            previous, at = self._lock_aliases(conn, name, alias)
             if previous is None:
-                self._model_row(conn, name)
                 raise NotFound(f"model {name!r} has no alias @{alias}")
             conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
             return self._alias_event(conn, name, alias, previous, None, actor, at, reason)

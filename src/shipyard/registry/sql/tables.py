@@ -15,7 +15,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
+
+from shipyard.registry.deployments import ACTIVE_ROLLOUT_STATUSES
+
+ACTIVE_ROLLOUTS = "status IN ({})".format(", ".join(f"'{s}'" for s in ACTIVE_ROLLOUT_STATUSES))
 
 metadata = MetaData(
     naming_convention={
@@ -197,6 +202,14 @@ rollouts = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
     Index("ix_rollouts_deployment_status", "deployment", "status"),
+    # At most one active rollout per deployment (0005); the statuses are ACTIVE_ROLLOUT_STATUSES.
+    Index(
+        "uq_rollouts_one_active",
+        "deployment",
+        unique=True,
+        sqlite_where=text(ACTIVE_ROLLOUTS),
+        postgresql_where=text(ACTIVE_ROLLOUTS),
+    ),
 )
 
 rollout_events = Table(
@@ -218,6 +231,7 @@ leases = Table(
     Column("name", String(128), primary_key=True),
     Column("holder", String(256), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False, server_default="0"),  # the fencing token (0005)
 )
 
 # -- governance (0004): protected aliases and approvals ------------------------------------------------

@@ -1,0 +1,78 @@
+"""The MonitorStore contract (metric points and alerts), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from shipyard.registry.entities import MetricPoint
+from shipyard.registry.sql.monitoring import SqlMonitorStore
+from shipyard.registry.sql.store import SqlRegistryStore
+from shipyard.registry.store import MonitorStore
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.fixture
+def monitors(store: SqlRegistryStore) -> MonitorStore:
+    return SqlMonitorStore(store)
+
+
+def point(metric: str, value: float, hour: int) -> MetricPoint:
+    return MetricPoint(
+        endpoint="web",
+        metric=metric,
+        value=value,
+        window_start=T0 + hour * HOUR,
+        window_end=T0 + (hour + 1) * HOUR,
+        version=1,
+        monitor="default",
+    )
+
+
+def test_points_filter_by_metric_prefix_and_window(monitors: MonitorStore) -> None:
+    monitors.add_points([point("drift.dataset", 0.1, h) for h in range(3)])
+    monitors.add_points([point("drift.share", 0.5, 0), point("errors.rate", 0.0, 0)])
+    monitors.add_points([])
+    assert [p.value for p in monitors.points("web", metric="drift.dataset")] == [0.1] * 3
+    assert {p.metric for p in monitors.points("web", metric="drift.")} == {
+        "drift.dataset",
+        "drift.share",
+    }
+    window = monitors.points(
+        "web", metric="drift.dataset", since=T0 + 2 * HOUR, until=T0 + 2 * HOUR
+    )
+    assert [p.window_end for p in window] == [T0 + 2 * HOUR]
+    latest = monitors.points("web", metric="drift.dataset", limit=1)
+    assert [p.window_end for p in latest] == [T0 + 3 * HOUR]  # the newest, oldest first
+    assert monitors.points("other") == []
+
+
+def test_alerts_open_once_refresh_and_resolve(monitors: MonitorStore) -> None:
+    alert, opened = monitors.raise_alert(
+        endpoint="web",
+        monitor="m",
+        rule="r",
+        severity="warning",
+        message="high",
+        value=1.0,
+        threshold=0.5,
+    )
+    again, reopened = monitors.raise_alert(
+        endpoint="web",
+        monitor="m",
+        rule="r",
+        severity="critical",
+        message="higher",
+        value=2.0,
+        threshold=0.5,
+    )
+    assert opened and not reopened and again.id == alert.id
+    assert (again.severity, again.value, again.status) == ("critical", 2.0, "open")
+    assert [a.id for a in monitors.alerts(endpoint="web", status="open")] == [alert.id]
+    resolved = monitors.resolve_alert(endpoint="web", rule="r")
+    assert resolved is not None and resolved.status == "resolved" and resolved.resolved_at
+    assert monitors.resolve_alert(endpoint="web", rule="r") is None
+    assert monitors.alerts(status="open") == []
