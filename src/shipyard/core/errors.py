@@ -8,6 +8,8 @@
     ├── NotFound                     a model, version, alias or file does not exist
     ├── AlreadyExists                a name that must be unique is taken
     ├── Conflict                     the request is valid but the current state forbids it
+    ├── Unauthenticated              no credentials, or credentials that identify nobody
+    ├── Forbidden                    the principal's roles do not grant the permission
     ├── PackageError                 a package cannot be written or read
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
@@ -66,6 +68,14 @@ class Conflict(ShipyardError):
     """The request is well formed but the current state forbids it."""
 
 
+class Unauthenticated(ShipyardError):
+    """The caller presented no token, or one that is unknown, expired or revoked."""
+
+
+class Forbidden(ShipyardError):
+    """The caller is known but its roles do not grant what it asked for."""
+
+
 class PackageError(ShipyardError):
     """A model package cannot be written or read."""
 
@@ -115,6 +125,7 @@ class Overloaded(Unavailable):
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "Forbidden",
     "IntegrityError",
     "InvalidArgument",
     "MissingDependency",
@@ -125,6 +136,7 @@ __all__ = [
     "PayloadTooLarge",
     "SchemaError",
     "ShipyardError",
+    "Unauthenticated",
     "Unavailable",
     "UnsafeFormatError",
 ]

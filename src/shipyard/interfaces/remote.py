@@ -18,6 +18,8 @@ from shipyard.serving.codecs import native
 
 _BY_STATUS: dict[int, type[errors.ShipyardError]] = {
     400: errors.InvalidArgument,
+    401: errors.Unauthenticated,
+    403: errors.Forbidden,
     404: errors.NotFound,
     409: errors.Conflict,
     413: errors.PayloadTooLarge,

@@ -178,3 +178,17 @@ class ApprovalStatus:
     @property
     def final(self) -> bool:
         return self.status != "pending"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of checking the audit chain (``shipyard audit verify``)."""
+
+    ok: bool
+    checked: int
+    """Events whose links were checked."""
+    head_id: int
+    head_hash: str
+    broken_at: int | None = None
+    """Id of the first event whose link does not hold (None when ok, or when the end is missing)."""
+    problem: str = ""

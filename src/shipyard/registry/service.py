@@ -22,6 +22,7 @@ from shipyard.registry.entities import (
     Alias,
     AliasEvent,
     AuditEvent,
+    ChainReport,
     ModelVersion,
     NewVersion,
     RegisteredModel,
@@ -267,6 +268,10 @@ class RegistryService:
         limit: int = 100,
     ) -> list[AuditEvent]:
         return self.store.list_audit(since=since, action=action, target=target, limit=limit)
+
+    def verify_audit(self, *, tail: int | None = None) -> ChainReport:
+        """The first broken link of the audit chain, if any (``shipyard audit verify``)."""
+        return self.store.verify_audit(tail=tail)
 
     def record(
         self, action: str, target: str, details: Mapping[str, Any], *, actor: str | None = None

@@ -35,10 +35,12 @@ from shipyard.registry.entities import (
     Alias,
     AliasEvent,
     AuditEvent,
+    ChainReport,
     ModelVersion,
     NewVersion,
     RegisteredModel,
 )
+from shipyard.registry.sql import audit as audit_chain
 from shipyard.registry.sql import schema
 from shipyard.registry.sql.tables import (
     alias_events,
@@ -148,11 +150,8 @@ class SqlRegistryStore:
     def audit(
         conn: Connection, actor: str, action: str, target: str, details: Mapping[str, Any], at: int
     ) -> None:
-        conn.execute(
-            insert(audit_events).values(
-                at=at, actor=actor, action=action, target=target, details=dict(details)
-            )
-        )
+        """Append an event to the audit chain, in the transaction of the change it records."""
+        audit_chain.append(conn, actor, action, target, details, at)
 
     # -- models -------------------------------------------------------------------------------------
 
@@ -674,6 +673,11 @@ class SqlRegistryStore:
             )
             for r in rows
         ]
+
+    def verify_audit(self, *, tail: int | None = None) -> ChainReport:
+        """Check the audit chain (every link, or the last ``tail``) and its head."""
+        with self.read() as conn:
+            return audit_chain.verify(conn, tail=tail)
 
     def add_audit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event that changed nothing in this database (a failed job, a verdict)."""
