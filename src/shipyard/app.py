@@ -160,7 +160,6 @@ def build(settings: Settings | None = None) -> Services:
     deployment_store = SqlDeploymentStore(store)
     deployments = DeploymentService(deployment_store, registry)
     governance = GovernanceService(SqlGovernanceStore(store), registry)
-    registry.alias_guard = governance.check_can_point
     monitoring = MonitorService(
         registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
     )

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from shipyard.core.errors import Conflict, NotFound
 from shipyard.registry.deployments import Deployment, DeploymentEvent, DeploymentSpec
+from shipyard.registry.sql import guard
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime
 from shipyard.registry.sql.tables import (
     deployment_events,
@@ -98,6 +99,7 @@ class SqlDeploymentStore:
         expected_revision: int | None,
         at: int,
     ) -> Deployment:
+        guard.check_deployment(conn, name, spec.to_dict())  # what serves: one governance check
         row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
         current = 0 if row is None else int(row.revision)
         if expected_revision is not None and expected_revision != current:

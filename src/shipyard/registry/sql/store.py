@@ -41,7 +41,7 @@ from shipyard.registry.entities import (
     RegisteredModel,
 )
 from shipyard.registry.sql import audit as audit_chain
-from shipyard.registry.sql import schema
+from shipyard.registry.sql import guard, schema
 from shipyard.registry.sql.tables import (
     alias_events,
     aliases,
@@ -493,6 +493,7 @@ class SqlRegistryStore:
         at = now_us()
         with self.write() as conn:
             self._version_row(conn, name, version)
+            guard.check_alias(conn, name, alias, version)  # protected aliases: approved only
             previous = conn.execute(
                 select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
             ).scalar()
