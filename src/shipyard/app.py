@@ -19,6 +19,7 @@ from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.monitor import MonitorService
 from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
+from shipyard.registry.access import os_user
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.gc import GarbageCollector
@@ -28,6 +29,8 @@ from shipyard.registry.sql.deployments import SqlDeploymentStore
 from shipyard.registry.sql.governance import SqlGovernanceStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
+from shipyard.registry.sql.tokens import SqlTokenStore
+from shipyard.registry.tokens import TokenService
 from shipyard.telemetry.feedback import FeedbackLog
 from shipyard.telemetry.maintenance import LogMaintenance
 from shipyard.telemetry.reader import LogReader
@@ -44,6 +47,7 @@ class Services:
     deployments: DeploymentService
     rollouts: RolloutService
     governance: GovernanceService
+    tokens: TokenService
 
     def close(self) -> None:
         self.logs.close()
@@ -136,7 +140,9 @@ def open_engine(settings: Settings) -> Engine:
     return make_engine(_database_url(settings))
 
 
-def build(settings: Settings | None = None) -> Services:
+def build(settings: Settings | None = None, *, actor: str | None = None) -> Services:
+    """The services over the configured registry. ``actor`` is the verified principal recorded for
+    changes that do not name one (default: the OS user, who has direct database access)."""
     settings = settings or Settings()
     store = SqlRegistryStore(_database_url(settings))
     blobs = FsspecBlobStore(settings.resolved_artifacts_uri())
@@ -144,7 +150,7 @@ def build(settings: Settings | None = None) -> Services:
         store,
         blobs,
         cache_dir=settings.cache_dir,
-        actor=settings.actor,
+        actor=actor or os_user(),
         allow_pickle=settings.allow_pickle,
     )
     logs = LogReader(settings.resolved_logs_uri())
@@ -174,4 +180,5 @@ def build(settings: Settings | None = None) -> Services:
             registry, deployments, deployment_store, logs, governance=governance
         ),
         governance=governance,
+        tokens=TokenService(SqlTokenStore(store)),
     )

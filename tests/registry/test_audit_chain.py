@@ -37,7 +37,9 @@ def test_an_edited_event_is_named(chained: SqlRegistryStore) -> None:
 def test_edited_details_are_caught(chained: SqlRegistryStore) -> None:
     _exec(
         chained,
-        sa.update(audit_events).where(audit_events.c.id == 2).values(details={"n": 9, "score": 0.1}),
+        sa.update(audit_events)
+        .where(audit_events.c.id == 2)
+        .values(details={"n": 9, "score": 0.1}),
     )
     assert chained.verify_audit().broken_at == 2
 

@@ -69,9 +69,7 @@ def parse_roles(names: list[str] | tuple[str, ...]) -> tuple[Role, ...]:
         try:
             role = Role(name)
         except ValueError:
-            raise InvalidArgument(
-                f"role must be one of {', '.join(Role)}, got {name!r}"
-            ) from None
+            raise InvalidArgument(f"role must be one of {', '.join(Role)}, got {name!r}") from None
         if role not in roles:
             roles.append(role)
     return tuple(roles)
@@ -108,9 +106,7 @@ class Principal:
             )
 
 
-ANONYMOUS = Principal(
-    "anonymous", (Role.VIEWER, Role.PREDICTOR, Role.OPERATOR), kind="anonymous"
-)
+ANONYMOUS = Principal("anonymous", (Role.VIEWER, Role.PREDICTOR, Role.OPERATOR), kind="anonymous")
 """Who calls a server without auth (loopback, no token yet): no approvals, protection or tokens."""
 
 

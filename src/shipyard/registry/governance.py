@@ -32,8 +32,8 @@ from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.registry.entities import ApprovalStatus, ProtectedAlias
 from shipyard.registry.refs import check_alias, check_name
 from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.guard import refusal
 from shipyard.registry.sql.governance import SqlGovernanceStore
+from shipyard.registry.sql.guard import refusal
 
 PENDING = "pending"
 APPROVED = "approved"

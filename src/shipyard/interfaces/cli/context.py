@@ -46,9 +46,7 @@ def services(ctx: typer.Context) -> Services:
     return state(ctx).services()
 
 
-def set_overrides(ctx: typer.Context, home: Path | None, actor: str | None) -> None:
+def set_overrides(ctx: typer.Context, home: Path | None) -> None:
     st = state(ctx)
     if home is not None:
         st.overrides["home"] = home
-    if actor is not None:
-        st.overrides["actor"] = actor

@@ -66,17 +66,12 @@ def root(
     home: Path | None = typer.Option(
         None, "--home", help="Registry home (default: $SHIPYARD_HOME or ./.shipyard)."
     ),
-    actor: str | None = typer.Option(
-        None,
-        "--actor",
-        help="Name recorded in the audit log (default: $SHIPYARD_ACTOR or the OS user).",
-    ),
     project: Path | None = typer.Option(
         None, "--project", help="A shipyard.yaml project file (default: $SHIPYARD_PROJECT)."
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
-    set_overrides(ctx, home, actor)
+    set_overrides(ctx, home)
     if project is not None:
         state(ctx).overrides["project"] = project.resolve()
     ctx.call_on_close(state(ctx).close)

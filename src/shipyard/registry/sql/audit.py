@@ -168,7 +168,7 @@ def verify(conn: Connection, *, tail: int | None = None, batch: int = 5000) -> C
             last_id, last_hash = int(row.id), str(row.hash)
             checked += 1
         cursor = int(rows[-1].id)
-    if checked and (last_id, last_hash) != (head_id, head_hash) or (
+    if (checked and (last_id, last_hash) != (head_id, head_hash)) or (
         not checked and tail is None and head_id != 0
     ):
         return ChainReport(

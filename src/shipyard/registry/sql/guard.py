@@ -104,7 +104,9 @@ def _protections(conn: Connection, names: set[str]) -> dict[str, dict[str, int]]
 
 def _held(conn: Connection, name: str, protected: set[str]) -> set[int]:
     rows = conn.execute(
-        select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias.in_(sorted(protected)))
+        select(aliases.c.version).where(
+            aliases.c.name == name, aliases.c.alias.in_(sorted(protected))
+        )
     ).all()
     return {int(r.version) for r in rows}
 

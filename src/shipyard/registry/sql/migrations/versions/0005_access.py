@@ -56,9 +56,7 @@ def upgrade() -> None:
     )
     prev, last_id = GENESIS, 0
     for row in conn.execute(sa.select(events).order_by(events.c.id)).all():
-        digest = event_hash(
-            prev, row.id, row.at, row.actor, row.action, row.target, row.details
-        )
+        digest = event_hash(prev, row.id, row.at, row.actor, row.action, row.target, row.details)
         conn.execute(
             sa.update(events).where(events.c.id == row.id).values(prev_hash=prev, hash=digest)
         )
