@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     project: Path | None = None
     """A ``shipyard.yaml`` project file: the controller runs its monitors and policies."""
 
+    url: str | None = None
+    """A Shipyard server (``http://host:8000``): CLI registry commands and the SDK go through its
+    management API instead of opening the database."""
+
+    token: str | None = None
+    """The bearer token sent to ``url`` (``shipyard tokens create``); it names who acts."""
+
     allow_pickle: bool = False
     """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""
 
