@@ -3,13 +3,12 @@ issue 10 against ``serve cancer@champion`` with ``champion`` protected (2 approv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import asyncio
 import contextlib
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
