@@ -28,7 +28,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("SHIPYARD_") and key != "SHIPYARD_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPYARD_ACTOR", "tester")
 
 
 def _postgres_available() -> str | None:
@@ -98,7 +97,7 @@ def registry(store: SqlRegistryStore, tmp_path: Path) -> RegistryService:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", actor="tester")
+    return Settings(home=tmp_path / "home")
 
 
 # -- small real models ------------------------------------------------------------------------------

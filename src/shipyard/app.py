@@ -19,6 +19,7 @@ from shipyard.monitoring.alerts import AlertManager
 from shipyard.monitoring.monitor import MonitorService
 from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
+from shipyard.registry.access import os_user
 from shipyard.registry.blobs import FsspecBlobStore
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.gc import GarbageCollector
@@ -30,6 +31,8 @@ from shipyard.registry.sql.governance import SqlGovernanceStore
 from shipyard.registry.sql.leases import SqlLeaseStore
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
+from shipyard.registry.sql.tokens import SqlTokenStore
+from shipyard.registry.tokens import TokenService
 from shipyard.telemetry.feedback import FeedbackLog
 from shipyard.telemetry.maintenance import LogMaintenance
 from shipyard.telemetry.reader import LogReader
@@ -47,6 +50,7 @@ class Services:
     rollouts: RolloutService
     governance: GovernanceService
     leases: LeaseStore
+    tokens: TokenService
 
     def close(self) -> None:
         self.logs.close()
@@ -143,7 +147,9 @@ def open_engine(settings: Settings) -> Engine:
     return make_engine(_database_url(settings))
 
 
-def build(settings: Settings | None = None) -> Services:
+def build(settings: Settings | None = None, *, actor: str | None = None) -> Services:
+    """The services over the configured registry. ``actor`` is the verified principal recorded for
+    changes that do not name one (default: the OS user, who has direct database access)."""
     settings = settings or Settings()
     store = SqlRegistryStore(_database_url(settings))
     blobs = FsspecBlobStore(settings.resolved_artifacts_uri())
@@ -151,7 +157,7 @@ def build(settings: Settings | None = None) -> Services:
         store,
         blobs,
         cache_dir=settings.cache_dir,
-        actor=settings.actor,
+        actor=actor or os_user(),
         allow_pickle=settings.allow_pickle,
     )
     logs = LogReader(settings.resolved_logs_uri())
@@ -167,7 +173,6 @@ def build(settings: Settings | None = None) -> Services:
     deployment_store = SqlDeploymentStore(store)
     deployments = DeploymentService(deployment_store, registry)
     governance = GovernanceService(SqlGovernanceStore(store), registry)
-    registry.alias_guard = governance.check_can_point
     monitoring = MonitorService(
         registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
     )
@@ -183,4 +188,5 @@ def build(settings: Settings | None = None) -> Services:
         ),
         governance=governance,
         leases=SqlLeaseStore(store),
+        tokens=TokenService(SqlTokenStore(store)),
     )

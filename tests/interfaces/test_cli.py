@@ -13,6 +13,7 @@ import pytest
 
 from shipyard import package
 from shipyard.interfaces.cli.main import run
+from shipyard.registry.access import os_user
 
 
 class Cli:
@@ -79,9 +80,13 @@ def test_register_alias_show_history_audit(
     assert code == 0 and cli.json("models", "show", "cancer")["model"]["tags"] == {"owner": "ana"}  # type: ignore[index]
     audit = cli.json("audit", "--target", "cancer")
     assert [e["action"] for e in audit][:3] == ["tag.set", "alias.set", "alias.set"]  # type: ignore[union-attr]
-    assert all(e["actor"] == "tester" for e in audit)  # type: ignore[union-attr]
+    assert all(e["actor"] == os_user() for e in audit)  # type: ignore[union-attr]
     code, _, _ = cli("--actor", "ci-bot", "alias", "delete", "cancer", "champion")
-    assert code == 0 and cli.json("audit", "--limit", "1")[0]["actor"] == "ci-bot"  # type: ignore[index]
+    assert code == 2  # self-asserted names are gone: the local CLI acts as the OS user
+    code, _, _ = cli("alias", "delete", "cancer", "champion")
+    assert code == 0 and cli.json("audit", "--limit", "1")[0]["actor"] == os_user()  # type: ignore[index]
+    verified = cli.json("audit", "verify")
+    assert verified["ok"] and verified["checked"] == verified["head_id"]  # type: ignore[index]
     X, _ = cancer
     X.head(3).to_csv(tmp_path / "rows.csv", index=False)
     result = cli.json("predict", "cancer/2", "-i", str(tmp_path / "rows.csv"), "--proba")

@@ -16,7 +16,7 @@ FRAME = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
 
 
 def test_rollout_to_a_protected_alias_waits_for_approval(tmp_path: Path) -> None:
-    svc = build(Settings(home=tmp_path / "h", actor="alice"))
+    svc = build(Settings(home=tmp_path / "h"), actor="alice")
     try:
         for t in (0.0, 0.5, 1.5):
             svc.registry.log_model(ThresholdModel("x", t), name="m", X_sample=FRAME)

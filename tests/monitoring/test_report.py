@@ -102,7 +102,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
     """An endpoint with HOURS hours of traffic (the last one drifted), labels for the ordinary
     hours, a few errors, and a monitor run recorded at the end of every hour."""
     home = tmp_path_factory.mktemp("report") / "home"
-    services = build(Settings(home=home, actor="tester"))
+    services = build(Settings(home=home), actor="tester")
     model = train()
     X, y = make_data(1000, 2)
     version = services.registry.log_model(model, name="churn", X_sample=X, y_sample=y)

@@ -1,4 +1,5 @@
-"""8 processes registering 25 versions each of the same model: 200 distinct, gap-free versions."""
+"""8 processes registering 25 versions each of the same model: 200 distinct, gap-free versions,
+and an audit chain with no fork."""
 
 from __future__ import annotations
 
@@ -52,4 +53,7 @@ def test_concurrent_registration_is_gap_free(database_url: str) -> None:
     listed = store.list_versions(name="race", limit=1000)
     assert sorted(v.version for v in listed) == versions
     assert len({v.digest for v in listed}) == PROCESSES * PER_PROCESS
+    chain = store.verify_audit()  # concurrent writers never chained onto the same predecessor
+    assert chain.ok, chain.problem
+    assert chain.checked == PROCESSES * PER_PROCESS and chain.head_id == store.revision()
     store.close()

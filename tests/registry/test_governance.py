@@ -16,6 +16,7 @@ from shipyard.core.config import Settings
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound
 from shipyard.interfaces.cli import governance as cli
 from shipyard.interfaces.cli.context import set_overrides, state
+from shipyard.registry.access import os_user
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.governance import GovernanceService
 from shipyard.registry.service import RegistryService
@@ -226,8 +227,8 @@ def _cli_app() -> typer.Typer:
     app = typer.Typer(pretty_exceptions_enable=False)
 
     @app.callback()
-    def root(ctx: typer.Context, actor: str | None = typer.Option(None, "--actor")) -> None:
-        set_overrides(ctx, None, actor)
+    def root(ctx: typer.Context) -> None:
+        set_overrides(ctx, None)
         ctx.call_on_close(state(ctx).close)
 
     app.command("approve")(cli.approve)
@@ -239,14 +240,16 @@ def _cli_app() -> typer.Typer:
 
 
 def test_cli_protect_approve_and_card(tmp_path: Path) -> None:
+    me = os_user()  # the local CLI acts as the OS user: the only identity it can verify
     services = build(Settings())
     try:
+        _log(services.registry, actor=me)  # a version I created: I may not approve it
         _log(services.registry, actor="alice")
     finally:
         services.close()
     app, runner = _cli_app(), CliRunner()
 
-    done = runner.invoke(app, ["--actor", "ops", "protect", "set", "churn", "champion"])
+    done = runner.invoke(app, ["protect", "set", "churn", "champion"])
     assert done.exit_code == 0, done.output
     assert "churn@champion protected: 1 approval(s) required" in done.output
     listed = runner.invoke(app, ["protect", "list", "churn", "--json"])
@@ -254,15 +257,17 @@ def test_cli_protect_approve_and_card(tmp_path: Path) -> None:
         ("champion", 1)
     ]
 
-    refused = runner.invoke(app, ["--actor", "alice", "approve", "churn", "1"])
+    refused = runner.invoke(app, ["approve", "churn", "1"])
     assert isinstance(refused.exception, Conflict)
-    assert str(refused.exception) == "alice created churn/1 and cannot approve their own version"
+    assert str(refused.exception) == f"{me} created churn/1 and cannot approve their own version"
+    unknown = runner.invoke(app, ["--actor", "bob", "approve", "churn", "1"])
+    assert unknown.exit_code == 2  # a self-asserted name is no longer an option
 
-    approved = runner.invoke(app, ["--actor", "bob", "approve", "churn", "1", "-m", "ok", "--json"])
+    approved = runner.invoke(app, ["approve", "churn", "2", "-m", "ok", "--json"])
     assert approved.exit_code == 0, approved.output
     assert json.loads(approved.stdout)["status"] == "approved"
-    shown = runner.invoke(app, ["approvals", "churn", "1"])
-    assert "churn/1: approved (1 of 1 approval(s); by bob)" in shown.output
+    shown = runner.invoke(app, ["approvals", "churn", "2"])
+    assert f"churn/2: approved (1 of 1 approval(s); by {me})" in shown.output
 
     markdown = runner.invoke(app, ["card", "churn", "1"])
     assert markdown.exit_code == 0, markdown.output

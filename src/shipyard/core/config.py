@@ -6,18 +6,10 @@ Every setting can be given as an environment variable with the ``SHIPYARD_`` pre
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-def _default_actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (containers): still need a name
-        return "unknown"
 
 
 class Settings(BaseSettings):
@@ -57,8 +49,12 @@ class Settings(BaseSettings):
     project: Path | None = None
     """A ``shipyard.yaml`` project file: the controller runs its monitors and policies."""
 
-    actor: str = Field(default_factory=_default_actor)
-    """Name recorded in the audit log for changes made by this process."""
+    url: str | None = None
+    """A Shipyard server (``http://host:8000``): CLI registry commands and the SDK go through its
+    management API instead of opening the database."""
+
+    token: str | None = None
+    """The bearer token sent to ``url`` (``shipyard tokens create``); it names who acts."""
 
     allow_pickle: bool = False
     """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""

@@ -9,6 +9,8 @@
     ├── AlreadyExists                a name that must be unique is taken
     ├── Conflict                     the request is valid but the current state forbids it
     │   └── StaleLease               a controller's write was refused: its lease was taken over
+    ├── Unauthenticated              no credentials, or credentials that identify nobody
+    ├── Forbidden                    the principal's roles do not grant the permission
     ├── PackageError                 a package cannot be written or read
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
@@ -78,6 +80,14 @@ class StaleLease(Conflict):
     """A write made under a lease whose fencing token is no longer the current one."""
 
 
+class Unauthenticated(ShipyardError):
+    """The caller presented no token, or one that is unknown, expired or revoked."""
+
+
+class Forbidden(ShipyardError):
+    """The caller is known but its roles do not grant what it asked for."""
+
+
 class PackageError(ShipyardError):
     """A model package cannot be written or read."""
 
@@ -127,6 +137,7 @@ class Overloaded(Unavailable):
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "Forbidden",
     "IntegrityError",
     "InvalidArgument",
     "MissingDependency",
@@ -138,6 +149,7 @@ __all__ = [
     "SchemaError",
     "ShipyardError",
     "StaleLease",
+    "Unauthenticated",
     "Unavailable",
     "UnsafeFormatError",
 ]

@@ -1,6 +1,8 @@
-"""The SDK's transport to a running ``shipyard serve``: the native JSON route over httpx.
+"""Transports to a running ``shipyard serve`` over httpx: predictions (``RemoteServer``) and the
+management API (``RemoteRegistry``, used by the CLI and SDK when ``SHIPYARD_URL`` is set).
 
-Error responses become the same ``ShipyardError`` classes the server raised (by the ``type`` field).
+Both send ``Authorization: Bearer <token>`` when given a token. Error responses become the same
+``ShipyardError`` classes the server raised (by the ``type`` field).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from shipyard.serving.codecs import native
 
 _BY_STATUS: dict[int, type[errors.ShipyardError]] = {
     400: errors.InvalidArgument,
+    401: errors.Unauthenticated,
+    403: errors.Forbidden,
     404: errors.NotFound,
     409: errors.Conflict,
     413: errors.PayloadTooLarge,
@@ -48,10 +52,14 @@ def _error(response: httpx.Response) -> errors.ShipyardError:
     return cls(message)
 
 
+def _headers(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
 class RemoteServer:
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=_headers(token))
 
     def close(self) -> None:
         self._http.close()
@@ -94,3 +102,58 @@ class RemoteServer:
             return self._http.get("/v2/health/ready").status_code == 200
         except httpx.HTTPError:
             return False
+
+
+class RemoteRegistry:
+    """The management API of a server: JSON in and out, as the principal of ``token``."""
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise errors.InvalidArgument(f"--url must start with http:// or https://, got {url!r}")
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=_headers(token))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, object] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        try:
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                content=None if method == "GET" else orjson.dumps(dict(body or {})),
+                headers=None if method == "GET" else {"content-type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"cannot reach the server at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return orjson.loads(response.content)
+
+    # the operations the CLI and the SDK run remotely (see interfaces/http/registry_api.py)
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> Any:
+        return self.call(
+            "PUT", f"/api/models/{name}/aliases/{alias}", {"version": version, "reason": reason}
+        )
+
+    def delete_alias(self, name: str, alias: str, *, reason: str = "") -> Any:
+        return self.call("DELETE", f"/api/models/{name}/aliases/{alias}", {"reason": reason})
+
+    def decide(self, decision: str, name: str, version: int, *, comment: str = "") -> Any:
+        return self.call(
+            "POST", f"/api/models/{name}/versions/{version}/{decision}", {"comment": comment}
+        )
+
+    def start_rollout(self, endpoint: str, body: Mapping[str, object]) -> Any:
+        return self.call("POST", f"/api/rollouts/{endpoint}", body)
+
+    def rollout_action(self, endpoint: str, action: str) -> Any:
+        return self.call("POST", f"/api/rollouts/{endpoint}/{action}", {})

@@ -16,7 +16,8 @@ import numpy.typing as npt
 from shipyard.app import Services, build
 from shipyard.core.config import Settings
 from shipyard.core.errors import InvalidArgument
-from shipyard.interfaces.remote import RemoteServer
+from shipyard.interfaces.remote import RemoteRegistry, RemoteServer
+from shipyard.interfaces.serialize import plain
 from shipyard.lifecycle.service import RolloutStatus
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
@@ -36,8 +37,9 @@ class Client:
     """One client, local or remote, with the same methods.
 
     ``Client()`` uses the registry of the current settings (``SHIPYARD_*``), ``Client(home=...)`` or
-    ``Client("/path/to/home")`` another local one, and ``Client("http://127.0.0.1:8000")`` a running
-    ``shipyard serve`` (predictions only, through the same codecs as the server).
+    ``Client("/path/to/home")`` another local one, and ``Client("http://127.0.0.1:8000", token=...)`` a
+    running ``shipyard serve``: predictions through the same codecs as the server, and aliases,
+    approvals and rollouts through its management API as the token's principal.
     """
 
     def __init__(
@@ -47,11 +49,14 @@ class Client:
         home: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
         timeout: float = 30.0,
+        token: str | None = None,
     ) -> None:
         self._services: Services | None = None
         self._remote: RemoteServer | None = None
+        self._management: RemoteRegistry | None = None
         if isinstance(target, str) and target.startswith(("http://", "https://")):
-            self._remote = RemoteServer(target, timeout=timeout)
+            self._remote = RemoteServer(target, timeout=timeout, token=token)
+            self._management = RemoteRegistry(target, token=token, timeout=timeout)
             return
         home = home if home is not None else target
         if settings is None:
@@ -72,6 +77,8 @@ class Client:
             self._services.close()
         if self._remote is not None:
             self._remote.close()
+        if self._management is not None:
+            self._management.close()
 
     def predict(self, target: str, data: object) -> npt.NDArray[Any]:
         """Predictions of an endpoint (remote) or a model reference (local) on ``data``."""
@@ -134,8 +141,32 @@ class Client:
     def register(self, path: str | os.PathLike[str], *, name: str | None = None) -> ModelVersion:
         return self.registry.register(path, name=name)
 
-    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
+    def set_alias(
+        self, name: str, alias: str, version: int, *, reason: str = ""
+    ) -> AliasEvent | dict[str, Any]:
+        """Point ``name@alias`` at ``version`` (remotely: the event as the server returns it)."""
+        if self._management is not None:
+            result: dict[str, Any] = self._management.set_alias(name, alias, version, reason=reason)
+            return result
         return self.registry.set_alias(name, alias, version, reason=reason)
+
+    def approve(self, name: str, version: int, *, comment: str = "") -> dict[str, Any]:
+        """Approve ``name/version`` as this client's principal (the token's, or the OS user)."""
+        return self._decide("approve", name, version, comment)
+
+    def reject(self, name: str, version: int, *, comment: str = "") -> dict[str, Any]:
+        return self._decide("reject", name, version, comment)
+
+    def _decide(self, decision: str, name: str, version: int, comment: str) -> dict[str, Any]:
+        if self._management is not None:
+            result: dict[str, Any] = self._management.decide(
+                decision, name, version, comment=comment
+            )
+            return result
+        gov = self.services.governance
+        decide = gov.approve if decision == "approve" else gov.reject
+        status = decide(name, version, actor=self.registry.actor, comment=comment)
+        return dict(plain(status))
 
     def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
         """Ground truth by request id (a list of N labels for an N-row request); sent again, replaced.
@@ -164,8 +195,15 @@ class Client:
             return deployments.create(name, spec)
         return deployments.set(name, spec, reason="sdk")
 
-    def start_rollout(self, endpoint: str, to_version: int, **options: Any) -> RolloutRecord:
+    def start_rollout(
+        self, endpoint: str, to_version: int, **options: Any
+    ) -> RolloutRecord | dict[str, Any]:
         """Start a rollout (``strategy``, ``steps``, ``interval``, ``gates``: see ``shipyard rollout``)."""
+        if self._management is not None:
+            result: dict[str, Any] = self._management.start_rollout(
+                endpoint, {"to": to_version, **options}
+            )
+            return result
         return self.services.rollouts.start(endpoint, to_version=to_version, **options)
 
     def rollout_status(self, endpoint: str) -> RolloutStatus:

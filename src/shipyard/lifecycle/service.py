@@ -229,13 +229,11 @@ class RolloutService:
                 else None
             )
             if current != version:  # idempotent: a controller that died here redoes it safely
-                back = version == int(str(decision.state.stable).rsplit("/", 1)[1])
-                self.registry.set_alias(
+                self.registry.set_alias(  # checked like any move: a rollback too
                     name,
                     alias,
                     version,
                     actor=actor,
-                    guarded=not back,  # a rollback is not a promotion
                     reason=f"rollout {record.id} moved {name}@{alias} to {version}",
                 )
         spec = DeploymentSpec.from_dict(decision.spec) if decision.spec is not None else None
@@ -332,7 +330,6 @@ class RolloutService:
             ref.alias,
             last.from_version,
             actor=who,
-            guarded=False,  # back to a target the alias already held
             reason=f"rollback from {last.to_version}",
         )
         return {"kind": "alias", "alias": primary, "from": last.to_version, "to": last.from_version}

@@ -178,3 +178,41 @@ class ApprovalStatus:
     @property
     def final(self) -> bool:
         return self.status != "pending"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of checking the audit chain (``shipyard audit verify``)."""
+
+    ok: bool
+    checked: int
+    """Events whose links were checked."""
+    head_id: int
+    head_hash: str
+    broken_at: int | None = None
+    """Id of the first event whose link does not hold (None when ok, or when the end is missing)."""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token's record: its secret is never stored, only a SHA-256 of it."""
+
+    name: str
+    """The principal the token authenticates as (the audit actor of its requests)."""
+    roles: tuple[str, ...]
+    created_at: dt.datetime
+    created_by: str
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just created, with its secret: shown once, then only its hash remains."""
+
+    token: Token
+    secret: str

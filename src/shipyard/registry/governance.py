@@ -17,8 +17,11 @@ The rules, in one place:
   that already has enough approvers; raising it never revokes an approval (approved is final).
 - **Enforcement.** ``check_can_point(name, alias, version)`` raises ``Conflict`` unless the alias is
   unprotected, or the version is ``approved``, or it is ``pending`` with at least that alias's N
-  approvers (an alias needing fewer approvers than the strictest one is satisfied sooner). Callers
-  that move aliases (``alias set``, rollouts' promotion) call it first.
+  approvers (an alias needing fewer approvers than the strictest one is satisfied sooner). The same
+  rule is enforced by the stores inside every transaction that changes what serves
+  (``registry/sql/guard.py``): alias moves, deployment writes, rollouts and rollbacks.
+- **Verified identities.** ``actor`` is a verified principal: the HTTP edge passes the token's name,
+  the local CLI the OS user. Self-asserted names (``--actor``) are not accepted anywhere.
 
 Every protection change and every decision writes an audit event in the same transaction.
 """
@@ -29,6 +32,7 @@ from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.registry.entities import ApprovalStatus, ProtectedAlias
 from shipyard.registry.refs import check_alias, check_name
 from shipyard.registry.service import RegistryService
+from shipyard.registry.sql.guard import refusal
 from shipyard.registry.store import GovernanceStore
 
 PENDING = "pending"
@@ -140,10 +144,6 @@ class GovernanceService:
         if required is None:
             return
         current = self.status(name, version)
-        count = len(set(current.approved_by))
-        if current.status == APPROVED or (current.status == PENDING and count >= required):
-            return
-        raise Conflict(
-            f"{name}/{version} needs {required} approval(s) before it can become @{alias}; "
-            f"it has {count} ({current.status})"
-        )
+        why = refusal(name, alias, version, required, current.status, len(set(current.approved_by)))
+        if why:
+            raise Conflict(why)

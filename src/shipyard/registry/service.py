@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from shipyard.registry.entities import (
     Alias,
     AliasEvent,
     AuditEvent,
+    ChainReport,
     ModelVersion,
     NewVersion,
     RegisteredModel,
@@ -45,8 +46,6 @@ class RegistryService:
         self.cache_dir = cache_dir
         self.actor = actor
         self.allow_pickle = allow_pickle
-        self.alias_guard: Callable[[str, str, int], None] | None = None
-        """Checks a move before it happens (protected aliases need approved versions)."""
 
     def _who(self, actor: str | None) -> str:
         return actor or self.actor
@@ -223,15 +222,13 @@ class RegistryService:
         *,
         reason: str = "",
         actor: str | None = None,
-        guarded: bool = True,
     ) -> AliasEvent:
-        """Point ``name@alias`` at ``version``; ``guarded=False`` only for rollbacks to a target the
-        alias held before."""
+        """Point ``name@alias`` at ``version``; a protected alias only at an approved version (the
+        store checks it in the move's transaction, whoever moves it: a person, a rollout, a
+        rollback)."""
         check_alias(alias)
         if version < 1:
             raise InvalidArgument(f"version must be >= 1, got {version}")
-        if guarded and self.alias_guard is not None:
-            self.alias_guard(name, alias, version)
         return self.store.set_alias(name, alias, version, actor=self._who(actor), reason=reason)
 
     def delete_alias(
@@ -267,6 +264,10 @@ class RegistryService:
         limit: int = 100,
     ) -> list[AuditEvent]:
         return self.store.list_audit(since=since, action=action, target=target, limit=limit)
+
+    def verify_audit(self, *, tail: int | None = None) -> ChainReport:
+        """The first broken link of the audit chain, if any (``shipyard audit verify``)."""
+        return self.store.verify_audit(tail=tail)
 
     def record(
         self, action: str, target: str, details: Mapping[str, Any], *, actor: str | None = None

@@ -21,6 +21,7 @@ from shipyard.registry.entities import (
     AliasEvent,
     ApprovalStatus,
     AuditEvent,
+    ChainReport,
     MetricPoint,
     ModelVersion,
     NewVersion,
@@ -87,6 +88,10 @@ class RegistryStore(Protocol):
         target: str | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]: ...
+
+    def verify_audit(self, *, tail: int | None = None) -> ChainReport:
+        """Check the audit chain: every link (or the last ``tail``) and the head."""
+        ...
 
     def add_audit(
         self, actor: str, action: str, target: str, details: Mapping[str, Any]

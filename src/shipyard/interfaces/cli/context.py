@@ -11,12 +11,14 @@ import typer
 if TYPE_CHECKING:
     from shipyard.app import Services
     from shipyard.core.config import Settings
+    from shipyard.interfaces.remote import RemoteRegistry
 
 
 @dataclass
 class CliState:
     overrides: dict[str, Any] = field(default_factory=dict)
     _services: Services | None = None
+    _remote: RemoteRegistry | None = None
 
     def settings(self) -> Settings:
         from shipyard.core.config import Settings
@@ -30,9 +32,22 @@ class CliState:
             self._services = build(self.settings())
         return self._services
 
+    def remote(self) -> RemoteRegistry | None:
+        """The server's management API when ``--url``/``SHIPYARD_URL`` is set, else None."""
+        if self._remote is None:
+            settings = self.settings()
+            if settings.url is None:
+                return None
+            from shipyard.interfaces.remote import RemoteRegistry
+
+            self._remote = RemoteRegistry(settings.url, token=settings.token)
+        return self._remote
+
     def close(self) -> None:
         if self._services is not None:
             self._services.close()
+        if self._remote is not None:
+            self._remote.close()
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -46,9 +61,14 @@ def services(ctx: typer.Context) -> Services:
     return state(ctx).services()
 
 
-def set_overrides(ctx: typer.Context, home: Path | None, actor: str | None) -> None:
+def remote(ctx: typer.Context) -> RemoteRegistry | None:
+    return state(ctx).remote()
+
+
+def set_overrides(
+    ctx: typer.Context, home: Path | None, url: str | None = None, token: str | None = None
+) -> None:
     st = state(ctx)
-    if home is not None:
-        st.overrides["home"] = home
-    if actor is not None:
-        st.overrides["actor"] = actor
+    for key, value in (("home", home), ("url", url), ("token", token)):
+        if value is not None:
+            st.overrides[key] = value

@@ -7,8 +7,16 @@ import time
 import typer
 
 from shipyard.core.errors import InvalidArgument
-from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, err_console, kv, print_table, when
+from shipyard.interfaces.cli.context import remote, services
+from shipyard.interfaces.cli.output import (
+    console,
+    emit,
+    err_console,
+    kv,
+    print_json,
+    print_table,
+    when,
+)
 from shipyard.interfaces.cli.parsing import parse_duration
 from shipyard.registry.deployments import DeploymentSpec, Shadow, Sticky, parse_routes
 
@@ -179,6 +187,19 @@ def rollout_start(
         weights = tuple(float(x) for x in steps.split(",")) if steps else None
     except ValueError as exc:
         raise InvalidArgument(f"--steps {steps!r}: expected numbers like 10,25,50,100") from exc
+    client = remote(ctx)
+    if client is not None:
+        body: dict[str, object] = {
+            "to": to,
+            "strategy": strategy,
+            "interval": parse_duration(interval, "--interval").total_seconds(),
+            "failure_limit": failure_limit,
+            "gates": dict(item.split("=", 1) for item in gate or [] if "=" in item),
+        }
+        if weights:
+            body["steps"] = list(weights)
+        print_json(client.start_rollout(endpoint, body))
+        return
     record = services(ctx).rollouts.start(
         endpoint,
         to_version=to,
@@ -203,6 +224,10 @@ def rollout_start(
 @rollout_app.command("status")
 def rollout_status(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> None:
     """The latest rollout of ENDPOINT with its timeline and gate values."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", f"/api/rollouts/{endpoint}"))
+        return
     status = services(ctx).rollouts.status(endpoint)
     r = status.rollout
 
@@ -235,7 +260,11 @@ def rollout_status(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> N
 
 def _action(name: str, verb: str) -> None:
     def command(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> None:
-        result = getattr(services(ctx).rollouts, name)(endpoint)
+        client = remote(ctx)
+        if client is not None:
+            result = client.rollout_action(endpoint, name)
+        else:
+            result = getattr(services(ctx).rollouts, name)(endpoint)
         emit(result, as_json, lambda: console.print(f"{endpoint}: {verb}"))
 
     command.__doc__ = f"{verb.capitalize()} the active rollout of ENDPOINT."
@@ -249,6 +278,10 @@ for _name, _verb in (("pause", "paused"), ("resume", "resumed"), ("promote", "pr
 @rollout_app.command("abort")
 def rollout_abort(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> None:
     """Stop the active rollout and put the previous routes back."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.rollout_action(endpoint, "abort"))
+        return
     record = services(ctx).rollouts.abort(endpoint)
     emit(
         record,
@@ -259,8 +292,14 @@ def rollout_abort(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> No
 
 @rollout_app.command("rollback")
 def rollout_rollback(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> None:
-    """Abort the active rollout, or undo the last promotion (back to the alias's previous target)."""
-    result = services(ctx).rollouts.rollback(endpoint)
+    """Abort the active rollout, or undo the last promotion (back to the alias's previous target,
+    which must be approved if the alias is protected)."""
+    client = remote(ctx)
+    result = (
+        client.rollout_action(endpoint, "rollback")
+        if client is not None
+        else services(ctx).rollouts.rollback(endpoint)
+    )
     emit(result, as_json, lambda: console.print(f"{endpoint}: rolled back ({kv(result)})"))
 
 

@@ -14,6 +14,8 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.AlreadyExists: 4,
     errors.Conflict: 4,
     errors.StaleLease: 4,
+    errors.Unauthenticated: 9,
+    errors.Forbidden: 10,
     errors.PackageError: 5,
     errors.IntegrityError: 5,
     errors.UnsafeFormatError: 5,

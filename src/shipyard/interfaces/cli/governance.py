@@ -12,8 +12,8 @@ from pathlib import Path
 import typer
 
 from shipyard.core.errors import InvalidArgument
-from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, print_table, when
+from shipyard.interfaces.cli.context import remote, services
+from shipyard.interfaces.cli.output import console, emit, print_json, print_table, when
 from shipyard.registry.entities import ApprovalStatus
 from shipyard.registry.governance import GovernanceService
 from shipyard.registry.modelcard import model_card
@@ -47,9 +47,23 @@ def approve(
     comment: str = typer.Option("", "--comment", "-m", help="Why (kept with the decision)."),
     as_json: bool = JSON,
 ) -> None:
-    """Approve MODEL VERSION as the current actor (not its creator; once per person)."""
+    """Approve MODEL VERSION as yourself (not its creator; once per person).
+
+    Locally you are the OS user; with --url you are the principal of --token."""
+    _decide(ctx, "approve", model, version, comment, as_json)
+
+
+def _decide(
+    ctx: typer.Context, decision: str, model: str, version: int, comment: str, as_json: bool
+) -> None:
+    client = remote(ctx)
+    if client is not None:
+        result = client.decide(decision, model, version, comment=comment)
+        emit(result, as_json, lambda: print_json(result))
+        return
     gov = governance(ctx)
-    status = gov.approve(model, version, actor=gov.registry.actor, comment=comment)
+    decide = gov.approve if decision == "approve" else gov.reject
+    status = decide(model, version, actor=gov.registry.actor, comment=comment)
     emit(status, as_json, lambda: _print_status(status))
 
 
@@ -61,9 +75,7 @@ def reject(
     as_json: bool = JSON,
 ) -> None:
     """Reject MODEL VERSION: final, it can never become a protected alias."""
-    gov = governance(ctx)
-    status = gov.reject(model, version, actor=gov.registry.actor, comment=comment)
-    emit(status, as_json, lambda: _print_status(status))
+    _decide(ctx, "reject", model, version, comment, as_json)
 
 
 def approvals(
@@ -73,6 +85,10 @@ def approvals(
     as_json: bool = JSON,
 ) -> None:
     """The approval status of MODEL VERSION and every decision on it."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", f"/api/models/{model}/versions/{version}/approvals"))
+        return
     status = governance(ctx).status(model, version)
 
     def render() -> None:

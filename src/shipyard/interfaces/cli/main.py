@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
+from shipyard.interfaces.cli import access as access_cmds
 from shipyard.interfaces.cli import deployments as deployment_cmds
 from shipyard.interfaces.cli import gc as gc_cmds
 from shipyard.interfaces.cli import governance as governance_cmds
@@ -49,7 +50,8 @@ app.command("reject")(governance_cmds.reject)
 app.command("approvals")(governance_cmds.approvals)
 app.command("card")(governance_cmds.card)
 app.command("register")(registry_cmds.register)
-app.command("audit")(registry_cmds.audit)
+app.add_typer(registry_cmds.audit_app, name="audit")
+app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("serve")(serve)
 app.command("gc")(gc_cmds.gc)
 
@@ -66,17 +68,18 @@ def root(
     home: Path | None = typer.Option(
         None, "--home", help="Registry home (default: $SHIPYARD_HOME or ./.shipyard)."
     ),
-    actor: str | None = typer.Option(
-        None,
-        "--actor",
-        help="Name recorded in the audit log (default: $SHIPYARD_ACTOR or the OS user).",
+    url: str | None = typer.Option(
+        None, "--url", help="A Shipyard server: registry commands go through it ($SHIPYARD_URL)."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="Bearer token for --url ($SHIPYARD_TOKEN).", show_default=False
     ),
     project: Path | None = typer.Option(
         None, "--project", help="A shipyard.yaml project file (default: $SHIPYARD_PROJECT)."
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
-    set_overrides(ctx, home, actor)
+    set_overrides(ctx, home, url, token)
     if project is not None:
         state(ctx).overrides["project"] = project.resolve()
     ctx.call_on_close(state(ctx).close)

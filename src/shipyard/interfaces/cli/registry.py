@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, kv, print_table, when
+from shipyard.interfaces.cli.access import audit_verify
+from shipyard.interfaces.cli.context import remote, services
+from shipyard.interfaces.cli.output import console, emit, kv, print_json, print_table, when
 from shipyard.interfaces.cli.parsing import parse_tags, parse_time
 from shipyard.interfaces.serialize import plain
 
@@ -20,6 +21,8 @@ alias_app = typer.Typer(
     help="Aliases: movable pointers such as churn@champion.", no_args_is_help=True
 )
 tag_app = typer.Typer(help="Tags on models and versions.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log (a hash chain).")
+audit_app.command("verify")(audit_verify)
 
 
 @models_app.command("list")
@@ -31,6 +34,10 @@ def models_list(
     as_json: bool = JSON,
 ) -> None:
     """List registered models."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", "/api/models", params={"prefix": prefix or ""}))
+        return
     models = services(ctx).registry.list_models(prefix=prefix, tags=parse_tags(tag), limit=limit)
     emit(
         models,
@@ -55,6 +62,10 @@ def models_list(
 @models_app.command("show")
 def models_show(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
     """Show one model with its versions."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", f"/api/models/{name}"))
+        return
     registry = services(ctx).registry
     model = registry.get_model(name)
     versions = registry.list_versions(name)
@@ -110,6 +121,10 @@ def versions_list(
     as_json: bool = JSON,
 ) -> None:
     """List (or search) versions, newest first."""
+    client = remote(ctx)
+    if client is not None and name is not None:
+        print_json(client.call("GET", f"/api/models/{name}/versions"))
+        return
     versions = services(ctx).registry.list_versions(
         name, prefix=prefix, tags=parse_tags(tag), limit=limit
     )
@@ -119,6 +134,10 @@ def versions_list(
 @versions_app.command("show")
 def versions_show(ctx: typer.Context, name: str, version: int, as_json: bool = JSON) -> None:
     """Show a version with its manifest: signature, requirements, lineage."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", f"/api/models/{name}/versions/{version}"))
+        return
     registry = services(ctx).registry
     mv = registry.get_version(name, version)
     manifest = registry.manifest(mv)
@@ -185,10 +204,16 @@ def alias_set(
     reason: str = typer.Option("", help="Why (kept in the alias history)."),
     as_json: bool = JSON,
 ) -> None:
-    """Point MODEL@ALIAS at VERSION."""
-    ev = services(ctx).registry.set_alias(model, alias, version, reason=reason)
-    moved = f"{ev.from_version} -> {ev.to_version}" if ev.from_version else f"-> {ev.to_version}"
-    emit(ev, as_json, lambda: console.print(f"{model}@{alias}: {moved}"))
+    """Point MODEL@ALIAS at VERSION (a protected alias only at an approved version)."""
+    client = remote(ctx)
+    if client is not None:
+        ev = client.set_alias(model, alias, version, reason=reason)
+        before, after = ev["from_version"], ev["to_version"]
+    else:
+        event = services(ctx).registry.set_alias(model, alias, version, reason=reason)
+        ev, before, after = event, event.from_version, event.to_version
+    moved = f"{before} -> {after}" if before else f"-> {after}"
+    emit(ev, as_json, lambda: console.print(f"{model}@{alias}: {moved}", markup=False))
 
 
 @alias_app.command("delete")
@@ -196,8 +221,14 @@ def alias_delete(
     ctx: typer.Context, model: str, alias: str, reason: str = typer.Option(""), as_json: bool = JSON
 ) -> None:
     """Remove MODEL@ALIAS (the removal is kept in its history)."""
-    ev = services(ctx).registry.delete_alias(model, alias, reason=reason)
-    emit(ev, as_json, lambda: console.print(f"deleted {model}@{alias} (was {ev.from_version})"))
+    client = remote(ctx)
+    if client is not None:
+        ev = client.delete_alias(model, alias, reason=reason)
+        was = ev["from_version"]
+    else:
+        event = services(ctx).registry.delete_alias(model, alias, reason=reason)
+        ev, was = event, event.from_version
+    emit(ev, as_json, lambda: console.print(f"deleted {model}@{alias} (was {was})", markup=False))
 
 
 @alias_app.command("show")
@@ -211,6 +242,10 @@ def alias_show(
     as_json: bool = JSON,
 ) -> None:
     """Where MODEL@ALIAS points now, or pointed at a given time."""
+    client = remote(ctx)
+    if client is not None and at is None:
+        print_json(client.call("GET", f"/api/models/{model}/aliases/{alias}"))
+        return
     registry = services(ctx).registry
     if at is not None:
         moment = parse_time(at, "--at")
@@ -237,6 +272,10 @@ def alias_show(
 @alias_app.command("history")
 def alias_history(ctx: typer.Context, model: str, alias: str, as_json: bool = JSON) -> None:
     """Every move of MODEL@ALIAS, oldest first."""
+    client = remote(ctx)
+    if client is not None:
+        print_json(client.call("GET", f"/api/models/{model}/aliases/{alias}/history"))
+        return
     events = services(ctx).registry.alias_history(model, alias)
     emit(
         events,
@@ -283,6 +322,7 @@ def tag_delete(
     console.print(f"{model}{'/' + str(version) if version else ''}: removed {key}")
 
 
+@audit_app.callback(invoke_without_command=True)
 def audit(
     ctx: typer.Context,
     since: str | None = typer.Option(None, help="ISO time or duration ago (1h, 2d)."),
@@ -291,7 +331,14 @@ def audit(
     limit: int = typer.Option(100, min=1),
     as_json: bool = JSON,
 ) -> None:
-    """The audit log, newest first."""
+    """The audit log, newest first (``audit verify`` checks its hash chain)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    client = remote(ctx)
+    if client is not None:
+        params = {"limit": str(limit), "action": action or "", "target": target or ""}
+        print_json(client.call("GET", "/api/audit", params=params))
+        return
     events = services(ctx).registry.audit(
         since=parse_time(since, "--since") if since else None,
         action=action,

@@ -48,9 +48,28 @@ def serve(
         "--strict-mlflow",
         help="On /invocations, refuse extra columns and a non-object params (mlflow drops them).",
     ),
+    open_predict: bool = typer.Option(
+        False, "--open-predict", help="Predictions and feedback without a token."
+    ),
+    allowed_host: list[str] = typer.Option(
+        [], "--allowed-host", help="Also accept this Host header (a name behind a proxy)."
+    ),
+    cors_origin: list[str] = typer.Option(
+        [], "--cors-origin", help="Let this web origin call the API from a browser (CORS)."
+    ),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve a non-loopback address without any token."
+    ),
+    protect_metrics: bool = typer.Option(
+        False, "--protect-metrics", help="Require a token for /metrics on loopback too."
+    ),
+    ignore_audit_chain: bool = typer.Option(
+        False, "--ignore-audit-chain", help="Start even if the audit chain does not verify."
+    ),
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
+    from shipyard.interfaces.http.auth import startup_checks
     from shipyard.interfaces.http.config import (
         ServeConfig,
         endpoint_for_deployment,
@@ -86,7 +105,15 @@ def serve(
         log_predictions=log_predictions,
         controller=controller,
         strict_mlflow=strict_mlflow,
+        host=host,
+        allowed_hosts=allowed_host,
+        cors_origins=cors_origin,
+        open_predict=open_predict,
+        insecure_no_auth=insecure_no_auth,
+        protect_metrics=protect_metrics,
+        ignore_audit_chain=ignore_audit_chain,
     )
+    startup_checks(services(ctx), config)  # refuse before binding a port, with the reason
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
     served = ", ".join(f"{e.name} ({e.ref or 'deployment'})" for e in endpoints)

@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.app import Services
-from shipyard.interfaces.http import admin, feedback, management, mlflow, native, v2
+from shipyard.interfaces.http import admin, feedback, management, mlflow, native, registry_api, v2
+from shipyard.interfaces.http.auth import SecurityMiddleware, startup_checks
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import json_response
@@ -31,6 +33,7 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: Services, config: ServeConfig) -> Starlette:
+    startup_checks(services, config)  # no public bind without tokens; an intact audit chain
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
     writer = services.log_writer() if config.log_predictions else None
     if writer is not None:
@@ -79,11 +82,23 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
             *native.routes,
             *feedback.routes,
             *management.routes,
+            *registry_api.routes,
             *admin.routes(),
         ],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.shipyard = state
+    app.add_middleware(
+        SecurityMiddleware, services=services, config=config, routes=lambda: app.router.routes
+    )
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id", "x-model-name", "x-model-version"],
+        )
     app.add_middleware(RequestIdMiddleware)
     return app

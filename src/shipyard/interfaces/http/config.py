@@ -43,6 +43,20 @@ class ServeConfig(BaseModel):
     """Refuse on /invocations what mlflow tolerates (extra columns, a non-object ``params``)."""
     log_predictions: bool = True
     """Write every prediction to the prediction log (for monitoring)."""
+    host: str = "127.0.0.1"
+    """The bound address: loopback serves without tokens until one exists; any other needs one."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host header values accepted besides the bound address (names behind a proxy)."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Web origins that may call the API from a browser (CORS); none by default."""
+    open_predict: bool = False
+    """Predictions and feedback without a token (other routes still need one)."""
+    insecure_no_auth: bool = False
+    """Serve a non-loopback address without tokens (only on a network you trust entirely)."""
+    protect_metrics: bool = False
+    """Require a token for /metrics even on a loopback bind."""
+    ignore_audit_chain: bool = False
+    """Start even when the audit chain's tip does not verify."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

@@ -14,6 +14,8 @@ STATUS: dict[type[errors.ShipyardError], int] = {
     errors.AlreadyExists: 409,
     errors.Conflict: 409,
     errors.StaleLease: 409,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
     errors.PackageError: 500,
     errors.IntegrityError: 500,
     errors.UnsafeFormatError: 500,
@@ -29,6 +31,8 @@ MLFLOW_CODES = {
     413: "BAD_REQUEST",
     415: "BAD_REQUEST",
     409: "INVALID_STATE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
     503: "TEMPORARILY_UNAVAILABLE",
 }
 

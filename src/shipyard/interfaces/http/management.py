@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument, ShipyardError, Unavailable
+from shipyard.interfaces.http.auth import principal
 from shipyard.interfaces.http.bodies import read_body
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.responses import error_response, json_response
@@ -24,7 +25,12 @@ from shipyard.registry.deployments import DeploymentSpec
 Handler = Callable[[Request, Services, dict[str, Any]], Any]
 
 
-def api(handler: Handler, *, body: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def api(
+    handler: Handler, *, body: bool = False, created: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
+    """A management route: JSON body in (``body``), one handler call off the event loop, JSON out
+    (201 for a POST that ``created`` something, else 200)."""
+
     async def endpoint(request: Request) -> Response:
         state = server_state(request)
         try:
@@ -46,9 +52,15 @@ def api(handler: Handler, *, body: bool = False) -> Callable[[Request], Awaitabl
             )
         except ShipyardError as exc:
             return error_response(exc, "native", request_id(request.scope))
-        return json_response(plain(result), status=201 if request.method == "POST" else 200)
+        status = 201 if request.method == "POST" and created else 200
+        return json_response(plain(result), status=status)
 
     return endpoint
+
+
+def actor(request: Request) -> str:
+    """The verified principal of the request: the actor of every change it makes."""
+    return principal(request).name
 
 
 def _list(request: Request, s: Services, doc: dict[str, Any]) -> Any:
@@ -73,7 +85,10 @@ def _create(request: Request, s: Services, doc: dict[str, Any]) -> Any:
     if not isinstance(name, str):
         raise InvalidArgument("'name' is required")
     d = s.deployments.create(
-        name, DeploymentSpec.from_dict(doc), description=str(doc.get("description", ""))
+        name,
+        DeploymentSpec.from_dict(doc),
+        description=str(doc.get("description", "")),
+        actor=actor(request),
     )
     return {"name": d.name, "revision": d.revision, **d.spec.to_dict()}
 
@@ -85,6 +100,7 @@ def _set(request: Request, s: Services, doc: dict[str, Any]) -> Any:
         DeploymentSpec.from_dict(doc),
         reason=str(doc.get("reason", "")),
         expected_revision=int(revision) if revision is not None else None,
+        actor=actor(request),
     )
     return {"name": d.name, "revision": d.revision, **d.spec.to_dict()}
 
@@ -110,6 +126,7 @@ def _rollout_start(request: Request, s: Services, doc: dict[str, Any]) -> Any:
         interval=float(doc.get("interval", 60)),
         gates=parse_gate([f"{k}={v}" for k, v in (doc.get("gates") or {}).items()]),
         failure_limit=int(doc.get("failure_limit", 0)),
+        actor=actor(request),
     )
     return record
 
@@ -117,7 +134,7 @@ def _rollout_start(request: Request, s: Services, doc: dict[str, Any]) -> Any:
 def _rollout_action(action: str) -> Handler:
     def run(request: Request, s: Services, doc: dict[str, Any]) -> Any:
         name = request.path_params["name"]
-        return getattr(s.rollouts, action)(name)
+        return getattr(s.rollouts, action)(name, actor=actor(request))
 
     return run
 
@@ -131,7 +148,11 @@ routes = [
     Route("/api/rollouts/{name}", api(_rollout_status), methods=["GET"]),
     Route("/api/rollouts/{name}", api(_rollout_start, body=True), methods=["POST"]),
     *(
-        Route(f"/api/rollouts/{{name}}/{action}", api(_rollout_action(action)), methods=["POST"])
+        Route(
+            f"/api/rollouts/{{name}}/{action}",
+            api(_rollout_action(action), created=False),
+            methods=["POST"],
+        )
         for action in ("pause", "resume", "promote", "abort", "rollback")
     ),
 ]

@@ -26,6 +26,7 @@ from shipyard.registry.deployments import (
     RolloutEvent,
     RolloutRecord,
 )
+from shipyard.registry.sql import guard
 from shipyard.registry.sql.clock import now_us, to_datetime
 from shipyard.registry.sql.dialect import dialect_insert
 from shipyard.registry.sql.store import SqlRegistryStore
@@ -91,6 +92,7 @@ class SqlDeploymentStore:
         expected_revision: int | None,
         at: int,
     ) -> Deployment:
+        guard.check_deployment(conn, name, spec.to_dict())  # what serves: one governance check
         locked = select(deployments).where(deployments.c.name == name).with_for_update()
         row = conn.execute(locked).first()
         if row is None:

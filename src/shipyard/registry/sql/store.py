@@ -34,12 +34,14 @@ from shipyard.registry.entities import (
     Alias,
     AliasEvent,
     AuditEvent,
+    ChainReport,
     ModelVersion,
     NewVersion,
     RegisteredModel,
 )
 from shipyard.registry.leases import current_fence
-from shipyard.registry.sql import schema
+from shipyard.registry.sql import audit as audit_chain
+from shipyard.registry.sql import guard, schema
 from shipyard.registry.sql.clock import after, now_us, to_datetime, to_us
 from shipyard.registry.sql.dialect import dialect_insert, lost_race
 from shipyard.registry.sql.leases import check_fence
@@ -153,11 +155,8 @@ class SqlRegistryStore:
     def audit(
         conn: Connection, actor: str, action: str, target: str, details: Mapping[str, Any], at: int
     ) -> None:
-        conn.execute(
-            insert(audit_events).values(
-                at=at, actor=actor, action=action, target=target, details=dict(details)
-            )
-        )
+        """Append an event to the audit chain, in the transaction of the change it records."""
+        audit_chain.append(conn, actor, action, target, details, at)
 
     # -- models -------------------------------------------------------------------------------------
 
@@ -524,6 +523,7 @@ class SqlRegistryStore:
         with self.write() as conn:
             previous, at = self._lock_aliases(conn, name, alias)
             self._version_row(conn, name, version)
+            guard.check_alias(conn, name, alias, version)  # protected aliases: approved only
             stmt = _insert(conn)(aliases).values(
                 name=name, alias=alias, version=version, updated_at=at, updated_by=actor
             )
@@ -697,6 +697,11 @@ class SqlRegistryStore:
             )
             for r in rows
         ]
+
+    def verify_audit(self, *, tail: int | None = None) -> ChainReport:
+        """Check the audit chain (every link, or the last ``tail``) and its head."""
+        with self.read() as conn:
+            return audit_chain.verify(conn, tail=tail)
 
     def add_audit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event that changed nothing in this database (a failed job, a verdict)."""

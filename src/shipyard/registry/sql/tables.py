@@ -122,6 +122,10 @@ audit_events = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(256), nullable=False),
     Column("details", JSON, nullable=False),
+    # the audit chain (0006): SHA-256 (hex) of the previous event, and of this event's canonical
+    # encoding (which includes prev_hash); see registry/sql/audit.py
+    Column("prev_hash", String(64), nullable=False, server_default=""),
+    Column("hash", String(64), nullable=False, server_default=""),
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_target", "target"),
 )
@@ -280,4 +284,28 @@ version_approval = Table(
     CheckConstraint(
         "status IN ('pending', 'approved', 'rejected')", name="ck_version_approval_status"
     ),
+)
+
+# -- access (0006): tokens and the audit chain's head --------------------------------------------------
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("roles", JSON, nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_tokens_secret_hash", "secret_hash", unique=True),
+)
+
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_chain_single_row"),
 )
