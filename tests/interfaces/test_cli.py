@@ -99,7 +99,8 @@ def test_register_alias_show_history_audit(
         (
             ["alias", "show", "cancer", "x", "--at", "yesterday"],
             2,
-            "--at 'yesterday': expected an ISO time",
+            "--at: expected an ISO time (2026-01-31T12:00:00) or a duration ago such as 30s, "
+            "15m, 1h, 2d, got 'yesterday'",
         ),
         (["versions", "list", "--tag", "novalue"], 2, "--tag 'novalue': expected KEY=VALUE"),
         (["predict", "cancer@", "-i", "x.csv"], 3, "input file x.csv does not exist"),

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from shipyard.core.durations import parse_duration
 from shipyard.monitoring.alerts import DEFAULT_THRESHOLDS, AlertManager, Threshold
 from shipyard.monitoring.notifiers.base import Notification
 from shipyard.package.bundle import PROFILE_FILE
@@ -49,6 +50,9 @@ class MonitorConfig:
     max_estimate_rows: int = 1_000_000
     """Most rows of probabilities kept for the label-free estimate."""
     name: str = "default"
+
+    def __post_init__(self) -> None:
+        parse_duration(self.window, "window")  # bounded: a window never overflows a date
 
 
 @dataclass

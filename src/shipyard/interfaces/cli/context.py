@@ -19,9 +19,9 @@ class CliState:
     _services: Services | None = None
 
     def settings(self) -> Settings:
-        from shipyard.core.config import Settings
+        from shipyard.core.config import load_settings
 
-        return Settings(**self.overrides)
+        return load_settings(**self.overrides)
 
     def services(self) -> Services:
         if self._services is None:

@@ -6,10 +6,10 @@ import time
 
 import typer
 
+from shipyard.core.durations import duration_seconds
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console, emit, err_console, kv, print_table, when
-from shipyard.interfaces.cli.parsing import parse_duration
 from shipyard.registry.deployments import DeploymentSpec, Shadow, Sticky, parse_routes
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
@@ -184,10 +184,10 @@ def rollout_start(
         to_version=to,
         strategy=strategy,
         steps=weights,
-        interval=parse_duration(interval, "--interval").total_seconds(),
+        interval=duration_seconds(interval, "--interval"),
         gates=parse_gate(gate),
         failure_limit=failure_limit,
-        keep_warm=parse_duration(keep_warm, "--keep-warm").total_seconds(),
+        keep_warm=duration_seconds(keep_warm, "--keep-warm", allow_zero=True),
         alias=alias,
     )
     emit(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_duration, parse_time
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console, emit, print_table, when
-from shipyard.interfaces.cli.parsing import parse_duration, parse_time
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_time
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console, emit, kv, print_table, when
-from shipyard.interfaces.cli.parsing import parse_tags, parse_time
+from shipyard.interfaces.cli.parsing import parse_tags
 from shipyard.interfaces.serialize import plain
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")

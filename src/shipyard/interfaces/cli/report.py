@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_duration, parse_time
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console
-from shipyard.interfaces.cli.parsing import parse_duration, parse_time
 
 
 def report(

@@ -31,11 +31,11 @@ and respawned workers in a loop without ever serving."""
 def create_app_from_env() -> Starlette:
     """uvicorn factory (one call per worker): settings and the serve config from the environment."""
     from shipyard.app import build
-    from shipyard.core.config import Settings
+    from shipyard.core.config import load_settings
     from shipyard.interfaces.http.app import create_app
 
     config = ServeConfig.model_validate_json(os.environ[ENV_VAR])
-    return create_app(build(Settings()), config)
+    return create_app(build(load_settings()), config)
 
 
 def _start_controller(tick: float) -> Controller:
