@@ -188,7 +188,7 @@ def build(settings: Settings | None = None) -> Services:
     governance = GovernanceService(SqlGovernanceStore(store), registry)
     registry.alias_guard = governance.check_can_point
     monitoring = MonitorService(
-        registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
+        registry, logs, monitor_store, AlertManager(monitor_store, notifiers), deployments
     )
     return Services(
         settings=settings,

@@ -10,13 +10,14 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shipyard.core.durations import Seconds
 from shipyard.core.errors import InvalidArgument
 
 ENV_PREFIX = "SHIPYARD_"
+MAX_LOG_FLUSH_INTERVAL_S = 60.0
 
 
 def _default_actor() -> str:
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     logs_uri: str | None = None
     """Where prediction and feedback segments go (any fsspec URL); default ``{home}/logs``."""
 
-    log_flush_interval: Seconds = Field(default=1.0, le=60)
+    log_flush_interval: Seconds = 1.0
     """Time between prediction-log flushes (``500ms``, ``2s``, or seconds): a killed server loses
     at most this much."""
 
@@ -69,6 +70,13 @@ class Settings(BaseSettings):
 
     allow_pickle: bool = False
     """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""
+
+    @field_validator("log_flush_interval")
+    @classmethod
+    def _flush_at_least_every_minute(cls, value: float) -> float:
+        if value > MAX_LOG_FLUSH_INTERVAL_S:
+            raise ValueError(f"must be at most {MAX_LOG_FLUSH_INTERVAL_S:g}s, got {value:g}s")
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

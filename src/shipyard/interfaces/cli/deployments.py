@@ -9,7 +9,15 @@ import typer
 from shipyard.core.durations import duration_seconds
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, err_console, kv, print_table, when
+from shipyard.interfaces.cli.output import (
+    console,
+    emit,
+    err_console,
+    kv,
+    print_table,
+    styled,
+    when,
+)
 from shipyard.registry.deployments import DeploymentSpec, Shadow, Sticky, parse_routes
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
@@ -50,7 +58,9 @@ def _show(d: object) -> None:
 
     assert isinstance(d, Deployment)
     console.print(
-        f"[bold]{d.name}[/bold] revision {d.revision} (by {d.updated_by} at {when(d.updated_at)})"
+        styled(
+            (d.name, "bold"), f" revision {d.revision} (by {d.updated_by} at {when(d.updated_at)})"
+        )
     )
     print_table(
         "routes", ["target", "weight"], [(r.target, f"{r.weight:g}") for r in d.spec.routes]
@@ -209,8 +219,12 @@ def rollout_status(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> N
     def render() -> None:
         state = status.state
         console.print(
-            f"[bold]rollout {r.id}[/bold] of {r.deployment}: {state.stable} -> {state.candidate} "
-            f"({state.strategy}) — [bold]{r.status}[/bold], candidate at {state.weight:g}%"
+            styled(
+                (f"rollout {r.id}", "bold"),
+                f" of {r.deployment}: {state.stable} -> {state.candidate} ({state.strategy}) — ",
+                (r.status, "bold"),
+                f", candidate at {state.weight:g}%",
+            )
         )
         rows = []
         for e in status.events:

@@ -8,7 +8,7 @@ import typer
 
 from shipyard.core.durations import parse_time
 from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, kv, print_table, when
+from shipyard.interfaces.cli.output import console, emit, kv, print_table, styled, when
 from shipyard.interfaces.cli.parsing import parse_tags
 from shipyard.interfaces.serialize import plain
 
@@ -61,7 +61,7 @@ def models_show(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
     versions = registry.list_versions(name)
 
     def render() -> None:
-        console.print(f"[bold]{model.name}[/bold]  {model.description}")
+        console.print(styled((model.name, "bold"), f"  {model.description or ''}"))
         console.print(f"aliases: {kv({'@' + a: v for a, v in model.aliases.items()}) or '-'}")
         console.print(f"tags: {kv(model.tags) or '-'}")
         _versions_table(versions)
@@ -125,7 +125,7 @@ def versions_show(ctx: typer.Context, name: str, version: int, as_json: bool = J
     manifest = registry.manifest(mv)
 
     def render() -> None:
-        console.print(f"[bold]{mv.name}/{mv.version}[/bold]  {mv.description}")
+        console.print(styled((f"{mv.name}/{mv.version}", "bold"), f"  {mv.description or ''}"))
         console.print(f"digest: {mv.digest}")
         console.print(
             f"flavor: {manifest.flavor.name} ({manifest.flavor.framework} "
