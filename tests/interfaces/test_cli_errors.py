@@ -132,7 +132,7 @@ def test_mistakes_are_one_line(
         (
             "SHIPYARD_LOG_FLUSH_INTERVAL",
             "5m",
-            "error: SHIPYARD_LOG_FLUSH_INTERVAL=300.0: must be at most 60s, got 300s",
+            "error: SHIPYARD_LOG_FLUSH_INTERVAL='5m': must be at most 60s, got 300s",
         ),
         ("SHIPYARD_ALLOW_PICKLE", "perhaps", "error: SHIPYARD_ALLOW_PICKLE='perhaps': Input should"),
     ],
