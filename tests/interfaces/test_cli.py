@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -149,3 +149,28 @@ def test_real_process_help_is_fast_and_errors_have_no_traceback(tmp_path: Path) 
         timeout=60,
     )
     assert imports.stdout.strip() == "[]"  # import shipyard loads nothing heavy
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_predict_writes_a_file_in_the_format_of_its_suffix(
+    cli: Cli, pkg: Path, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], suffix: str
+) -> None:
+    from shipyard.interfaces.cli.files import read_table
+
+    cli("register", str(pkg))
+    X, _ = cancer
+    X.head(4).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / f"out{suffix}"
+    summary = cli.json(
+        "predict", "cancer/1", "-i", str(tmp_path / "rows.csv"), "-o", str(out), "--proba"
+    )
+    assert summary == {"model": "cancer/1", "rows": 4, "output": str(out.resolve())}
+    written = read_table(out)
+    printed = cli.json("predict", "cancer/1", "-i", str(tmp_path / "rows.csv"), "--proba")
+    assert written["prediction"].tolist() == printed["predictions"]  # type: ignore[index]
+    assert list(written.columns) == ["prediction", "proba_0", "proba_1"]
+    np.testing.assert_allclose(
+        written[["proba_0", "proba_1"]].to_numpy(),
+        np.asarray(printed["probabilities"]),  # type: ignore[index]
+        rtol=1e-9,
+    )

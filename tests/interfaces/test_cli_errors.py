@@ -134,7 +134,11 @@ def test_mistakes_are_one_line(
             "5m",
             "error: SHIPYARD_LOG_FLUSH_INTERVAL='5m': must be at most 60s, got 300s",
         ),
-        ("SHIPYARD_ALLOW_PICKLE", "perhaps", "error: SHIPYARD_ALLOW_PICKLE='perhaps': Input should"),
+        (
+            "SHIPYARD_ALLOW_PICKLE",
+            "perhaps",
+            "error: SHIPYARD_ALLOW_PICKLE='perhaps': Input should",
+        ),
     ],
 )
 def test_bad_settings_name_their_variable(
@@ -228,3 +232,19 @@ def test_a_busy_port_fails_before_any_model_loads(pkg: Path, tmp_path: Path) -> 
     assert one_line(run.stderr) == (
         f"error: port {port} on 127.0.0.1 is in use; stop what listens there or pick --port"
     )
+
+
+def test_docs_list_every_exit_code() -> None:
+    from shipyard.interfaces.cli.errors import EXIT_CODES, INTERRUPTED, SUCCESS, USAGE_ERROR
+
+    doc = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    rows = {
+        int(cells[0]): cells[2]
+        for line in doc.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    for cls, code in EXIT_CODES.items():
+        assert f"`{cls.__name__}`" in rows.get(code, ""), f"docs/cli.md: {cls.__name__} -> {code}"
+    listed = {int(code) for code in rows}
+    assert listed == set(EXIT_CODES.values()) | {SUCCESS, USAGE_ERROR, INTERNAL_ERROR, INTERRUPTED}

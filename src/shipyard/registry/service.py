@@ -5,6 +5,7 @@ The SDK, CLI and HTTP adapters call these methods and only translate inputs and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -37,10 +38,8 @@ def _discard(folder: Path) -> None:
     """Move ``folder`` out of the way in one rename (a reader sees it whole or not at all), then
     delete it."""
     trash = Path(tempfile.mkdtemp(prefix=".corrupt-", dir=folder.parent))
-    try:
+    with contextlib.suppress(FileNotFoundError):  # another process discarded it first
         os.rename(folder, trash / folder.name)
-    except FileNotFoundError:  # another process discarded it first
-        pass
     shutil.rmtree(trash, ignore_errors=True)
 
 

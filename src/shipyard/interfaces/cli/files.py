@@ -52,7 +52,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         elif suffix == ".csv":
             frame.to_csv(tmp, index=False)
         else:
-            frame.to_json(tmp, orient="records", lines=True)
+            frame.to_json(tmp, orient="records", lines=True, double_precision=15)
         os.replace(tmp, path)
     except OSError as exc:
         raise InvalidArgument(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -51,12 +51,12 @@ def serve(
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
-    from shipyard.interfaces.http.logs import check_logging
     from shipyard.interfaces.http.config import (
         ServeConfig,
         endpoint_for_deployment,
         endpoint_from_arg,
     )
+    from shipyard.interfaces.http.logs import check_logging
 
     refs = refs or []
     if not refs and not deployment:
