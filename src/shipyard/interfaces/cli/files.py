@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         elif suffix == ".csv":
             frame.to_csv(tmp, index=False)
         else:
-            frame.to_json(tmp, orient="records", lines=True, double_precision=15)
+            # json, not pandas: every float keeps all its digits
+            lines = (json.dumps(row, default=str) + "\n" for row in frame.to_dict("records"))
+            tmp.write_text("".join(lines), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise InvalidArgument(f"cannot write {path}: {exc.strerror or exc}") from exc
