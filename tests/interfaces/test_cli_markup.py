@@ -51,7 +51,7 @@ NOT_READ = {
     "deploy set", "protect set", "protect delete", "approve", "reject", "rollout start",
     "rollout pause", "rollout resume", "rollout promote", "rollout abort", "rollout rollback",
     "monitor run", "report", "predict", "apply", "retrain", "serve", "controller", "demo",
-    "feedback ingest", "db upgrade", "models delete", "versions delete",
+    "feedback ingest", "db upgrade", "models delete", "versions delete", "gc",
 }  # fmt: skip
 
 
