@@ -23,11 +23,14 @@ POSTGRES_URL = os.environ.get(
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's SHIPYARD_* settings; each gets its own home."""
+    """No test sees the developer's SHIPYARD_* settings; each gets its own home; bugs in the CLI
+    show their traceback."""
     for key in list(os.environ):
         if key.startswith("SHIPYARD_") and key != "SHIPYARD_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    # an unexpected exception in the CLI raises with its traceback in tests (users get one line)
+    monkeypatch.setenv("SHIPYARD_DEBUG", "1")
 
 
 def _postgres_available() -> str | None:

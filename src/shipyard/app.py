@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from shipyard.core.config import Settings
+from shipyard.core.config import Settings, load_settings
+from shipyard.core.durations import parse_duration
 from shipyard.core.errors import InvalidArgument
 from shipyard.lifecycle.controller import Controller
 from shipyard.lifecycle.loop import ClosedLoop
-from shipyard.lifecycle.project import Project, seconds
+from shipyard.lifecycle.project import Project
 from shipyard.lifecycle.project import load as load_project
 from shipyard.lifecycle.retraining import Retrainer
 from shipyard.lifecycle.service import RolloutService
@@ -82,10 +85,7 @@ class Services:
                     create_notifier(notifier.kind, dict(notifier.model_extra or {}))
                 )
         schedules = (
-            [
-                Schedule(endpoint, seconds(m.every), m.config())
-                for endpoint, m in project.monitors.items()
-            ]
+            [Schedule(endpoint, m.every, m.config()) for endpoint, m in project.monitors.items()]
             if project is not None
             else []
         )
@@ -127,31 +127,50 @@ class Services:
 
 def log_retention(settings: Settings) -> dt.timedelta:
     """``SHIPYARD_LOG_RETENTION`` as a duration (a clear error names the setting)."""
-    try:
-        value = seconds(settings.log_retention)
-    except ValueError as exc:
-        raise InvalidArgument(f"SHIPYARD_LOG_RETENTION: {exc}") from exc
-    if value <= 0:
-        raise InvalidArgument("SHIPYARD_LOG_RETENTION: must be longer than zero")
-    return dt.timedelta(seconds=value)
+    return parse_duration(settings.log_retention, "SHIPYARD_LOG_RETENTION")
 
 
 def _database_url(settings: Settings) -> str:
     if settings.database_url is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        home = settings.home
+        if home.exists() and not home.is_dir():
+            raise InvalidArgument(
+                f"home {home} is a file; expected a directory (--home, SHIPYARD_HOME)"
+            )
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgument(
+                f"cannot create the home {home}: {exc.strerror or exc} (--home, SHIPYARD_HOME)"
+            ) from None
     return settings.resolved_database_url()
+
+
+@contextmanager
+def _naming_database_url(settings: Settings) -> Iterator[None]:
+    """A malformed database URL names the setting it came from."""
+    try:
+        yield
+    except InvalidArgument as exc:
+        if settings.database_url is None:
+            raise
+        raise InvalidArgument(f"SHIPYARD_DATABASE_URL: {exc}") from None
 
 
 def open_engine(settings: Settings) -> Engine:
     """An engine on the registry database, without touching its schema (for ``shipyard db``)."""
-    return make_engine(_database_url(settings))
+    url = _database_url(settings)
+    with _naming_database_url(settings):
+        return make_engine(url)
 
 
 def build(settings: Settings | None = None, *, actor: str | None = None) -> Services:
     """The services over the configured registry. ``actor`` is the verified principal recorded for
     changes that do not name one (default: the OS user, who has direct database access)."""
-    settings = settings or Settings()
-    store = SqlRegistryStore(_database_url(settings))
+    settings = settings or load_settings()
+    url = _database_url(settings)
+    with _naming_database_url(settings):
+        store = SqlRegistryStore(url)
     blobs = FsspecBlobStore(settings.resolved_artifacts_uri())
     registry = RegistryService(
         store,
@@ -174,7 +193,7 @@ def build(settings: Settings | None = None, *, actor: str | None = None) -> Serv
     deployments = DeploymentService(deployment_store, registry)
     governance = GovernanceService(SqlGovernanceStore(store), registry)
     monitoring = MonitorService(
-        registry, logs, monitor_store, AlertManager(monitor_store, notifiers)
+        registry, logs, monitor_store, AlertManager(monitor_store, notifiers), deployments
     )
     return Services(
         settings=settings,

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from shipyard import package
-from shipyard.interfaces.cli.main import run
 from shipyard.registry.access import os_user
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.monkeypatch.setattr(sys, "argv", ["shipyard", *args])
-        self.capsys.readouterr()
-        try:
-            run()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *args: str) -> object:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("COLUMNS", "200")
-    return Cli(capsys, monkeypatch)
+from tests.interfaces.conftest import Cli
 
 
 @pytest.fixture
@@ -104,7 +76,8 @@ def test_register_alias_show_history_audit(
         (
             ["alias", "show", "cancer", "x", "--at", "yesterday"],
             2,
-            "--at 'yesterday': expected an ISO time",
+            "--at: expected an ISO time (2026-01-31T12:00:00) or a duration ago such as 30s, "
+            "15m, 1h, 2d, got 'yesterday'",
         ),
         (["versions", "list", "--tag", "novalue"], 2, "--tag 'novalue': expected KEY=VALUE"),
         (["predict", "cancer@", "-i", "x.csv"], 3, "input file x.csv does not exist"),
@@ -181,3 +154,28 @@ def test_real_process_help_is_fast_and_errors_have_no_traceback(tmp_path: Path) 
         timeout=60,
     )
     assert imports.stdout.strip() == "[]"  # import shipyard loads nothing heavy
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_predict_writes_a_file_in_the_format_of_its_suffix(
+    cli: Cli, pkg: Path, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], suffix: str
+) -> None:
+    from shipyard.interfaces.cli.files import read_table
+
+    cli("register", str(pkg))
+    X, _ = cancer
+    X.head(4).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / f"out{suffix}"
+    summary = cli.json(
+        "predict", "cancer/1", "-i", str(tmp_path / "rows.csv"), "-o", str(out), "--proba"
+    )
+    assert summary == {"model": "cancer/1", "rows": 4, "output": str(out.resolve())}
+    written = read_table(out)
+    printed = cli.json("predict", "cancer/1", "-i", str(tmp_path / "rows.csv"), "--proba")
+    assert written["prediction"].tolist() == printed["predictions"]  # type: ignore[index]
+    assert list(written.columns) == ["prediction", "proba_0", "proba_1"]
+    np.testing.assert_allclose(
+        written[["proba_0", "proba_1"]].to_numpy(),
+        np.asarray(printed["probabilities"]),  # type: ignore[index]
+        rtol=1e-9,
+    )

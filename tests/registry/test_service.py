@@ -67,7 +67,7 @@ def test_corrupted_blob_is_detected_and_nothing_loads(
     assert not list((tmp_path / "cache" / "packages").glob("sha256-*"))
 
 
-def test_tampered_cache_is_detected(
+def test_a_corrupt_cache_entry_is_dropped_and_fetched_again(
     registry: RegistryService,
     tmp_path: Path,
     cancer: tuple[pd.DataFrame, pd.Series],
@@ -75,11 +75,33 @@ def test_tampered_cache_is_detected(
 ) -> None:
     X, _ = cancer
     registry.log_model(cancer_model, name="cancer", X_sample=X)
+    expected = registry.load("cancer/1").predict(X.head(5))
+    cached = next((tmp_path / "cache" / "packages").glob("sha256-*"))
+    intact = (cached / "model.skops").read_bytes()
+    (cached / "model.skops").write_bytes(intact[: len(intact) // 2])  # a torn copy
+    (cached / "stray.txt").write_text("not in the manifest")
+    np.testing.assert_array_equal(registry.load("cancer/1").predict(X.head(5)), expected)
+    assert (cached / "model.skops").read_bytes() == intact  # fetched again from the store
+    assert not (cached / "stray.txt").exists()
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # nothing left behind
+
+
+def test_a_corrupt_cache_over_a_corrupt_store_loads_nothing(
+    registry: RegistryService,
+    tmp_path: Path,
+    cancer: tuple[pd.DataFrame, pd.Series],
+    cancer_model: object,
+) -> None:
+    X, _ = cancer
+    v = registry.log_model(cancer_model, name="cancer", X_sample=X)
     registry.load("cancer/1")
     cached = next((tmp_path / "cache" / "packages").glob("sha256-*"))
     (cached / "input_example.json").write_text("[]")
-    with pytest.raises(IntegrityError, match="input_example.json is corrupted or was modified"):
+    sha = registry.manifest(v).files["input_example.json"][7:]
+    (tmp_path / "artifacts" / "sha256" / sha[:2] / sha).write_text("[]")
+    with pytest.raises(IntegrityError, match="corrupted"):
         registry.load("cancer/1")
+    assert not list((tmp_path / "cache" / "packages").glob("sha256-*"))
 
 
 def test_register_refuses_a_modified_package(

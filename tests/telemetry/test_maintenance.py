@@ -21,7 +21,7 @@ def test_retention_from_the_environment_and_the_project() -> None:
         log_retention(Settings(log_retention="soon"))
     project = parse("retention:\n  churn: 7d\n  fraud: 36h\n")
     assert project.retention_periods() == {"churn": timedelta(days=7), "fraud": timedelta(hours=36)}
-    with pytest.raises(InvalidArgument, match=r"shipyard.yaml:2: retention: .*'forever'"):
+    with pytest.raises(InvalidArgument, match=r"shipyard.yaml:2: retention.churn: .*'forever'"):
         parse("retention:\n  churn: forever\n")
 
 

@@ -7,15 +7,22 @@ Every setting can be given as an environment variable with the ``SHIPYARD_`` pre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shipyard.core.durations import Seconds
+from shipyard.core.errors import InvalidArgument
+
+ENV_PREFIX = "SHIPYARD_"
+MAX_LOG_FLUSH_INTERVAL_S = 60.0
 
 
 class Settings(BaseSettings):
     """Shipyard configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     home: Path = Field(default=Path(".shipyard"))
     """Directory of the embedded default: registry.db, artifacts/, logs/, cache/."""
@@ -30,8 +37,9 @@ class Settings(BaseSettings):
     logs_uri: str | None = None
     """Where prediction and feedback segments go (any fsspec URL); default ``{home}/logs``."""
 
-    log_flush_interval: float = Field(default=1.0, gt=0, le=60)
-    """Seconds between prediction-log flushes: a killed server loses at most this much."""
+    log_flush_interval: Seconds = 1.0
+    """Time between prediction-log flushes (``500ms``, ``2s``, or seconds): a killed server loses
+    at most this much."""
 
     log_queue_rows: int = Field(default=200_000, ge=1)
     """Prediction-log rows held in memory; beyond that records are dropped (and counted)."""
@@ -59,6 +67,13 @@ class Settings(BaseSettings):
     allow_pickle: bool = False
     """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""
 
+    @field_validator("log_flush_interval")
+    @classmethod
+    def _flush_at_least_every_minute(cls, value: float) -> float:
+        if value > MAX_LOG_FLUSH_INTERVAL_S:
+            raise ValueError(f"must be at most {MAX_LOG_FLUSH_INTERVAL_S:g}s, got {value:g}s")
+        return value
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -73,3 +88,20 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment and ``overrides``; a bad value is one ``InvalidArgument``
+    naming the variable (``SHIPYARD_LOG_FLUSH_INTERVAL``) or the override, and what was expected."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        where = (
+            f"--{name.replace('_', '-')}" if name in overrides else f"{ENV_PREFIX}{name.upper()}"
+        )
+        value = err.get("input")
+        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        message = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
+        raise InvalidArgument(f"{where}{shown}: {message}") from None

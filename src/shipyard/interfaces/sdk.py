@@ -14,7 +14,7 @@ from typing import Any
 import numpy.typing as npt
 
 from shipyard.app import Services, build
-from shipyard.core.config import Settings
+from shipyard.core.config import Settings, load_settings
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.remote import RemoteRegistry, RemoteServer
 from shipyard.interfaces.serialize import plain
@@ -60,7 +60,7 @@ class Client:
             return
         home = home if home is not None else target
         if settings is None:
-            settings = Settings(home=Path(home)) if home is not None else Settings()
+            settings = load_settings(home=Path(home)) if home is not None else load_settings()
         self._services = build(settings)
 
     @property

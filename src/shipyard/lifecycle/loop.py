@@ -28,7 +28,7 @@ from shipyard.core.errors import ShipyardError, StaleLease
 from shipyard.lifecycle.evaluation import Criteria, Evaluation, evaluate
 from shipyard.lifecycle.policies import Action, Policy, PolicyState, Signals
 from shipyard.lifecycle.policies import evaluate as decide
-from shipyard.lifecycle.project import Project, RolloutConfig, seconds
+from shipyard.lifecycle.project import Project, RolloutConfig
 from shipyard.lifecycle.retraining import Retrainer, RetrainResult
 from shipyard.lifecycle.service import RolloutService, parse_gate
 from shipyard.monitoring.alerts import AlertManager
@@ -261,7 +261,7 @@ class ClosedLoop:
             policy.endpoint,
             config.job(),
             parent=self._champion(policy.endpoint),
-            since=now - dt.timedelta(seconds=seconds(config.window)),
+            since=now - dt.timedelta(seconds=config.window),
             until=now,
             trigger={"policy": policy.name, **action.why},
             actor=ACTOR,
@@ -321,7 +321,7 @@ class ClosedLoop:
             to_version=challenger.version,
             strategy=config.strategy,
             steps=tuple(config.steps) if config.steps else None,
-            interval=seconds(config.interval),
+            interval=config.interval,
             gates=parse_gate([f"{k}={v}" for k, v in config.gates.items()]),
             failure_limit=config.failure_limit,
             actor=ACTOR,

@@ -8,41 +8,42 @@ reads its monitors, retraining jobs and policies (``--project`` / ``SHIPYARD_PRO
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shipyard.core.durations import Seconds
 from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.lifecycle.evaluation import Criteria
 from shipyard.lifecycle.gates import GateConfig
 from shipyard.lifecycle.policies import Policy, Trigger
 from shipyard.lifecycle.retraining import RetrainJob
+from shipyard.lifecycle.rollouts import check_steps
 from shipyard.monitoring.alerts import DEFAULT_THRESHOLDS, Threshold
 from shipyard.monitoring.monitor import MonitorConfig
+from shipyard.monitoring.notifiers.base import create_notifier
 from shipyard.registry.deployments import DeploymentSpec
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def seconds(value: str | float | int) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"expected a duration such as 30s, 5m, 1h, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-Duration = str | float
+Duration = Seconds
+"""A duration in the file (``30s``, ``5m``, ``1h``, or seconds), held as seconds once validated."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def _domain_check(self) -> None:
+        """Build the domain object this section describes: it checks what pydantic cannot."""
+
+    @model_validator(mode="after")
+    def _checked(self) -> Self:
+        try:
+            self._domain_check()
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class ProtectedAlias(_Strict):
@@ -78,6 +79,9 @@ class DeploymentConfig(_Strict):
     def spec(self) -> DeploymentSpec:
         return DeploymentSpec.from_dict(self.model_dump(exclude={"description"}))
 
+    def _domain_check(self) -> None:
+        self.spec()
+
 
 class ThresholdConfig(_Strict):
     metric: str
@@ -87,8 +91,8 @@ class ThresholdConfig(_Strict):
 
 
 class MonitorSettings(_Strict):
-    window: Duration = "1h"
-    every: Duration = "5m"
+    window: Duration = 3600.0
+    every: Duration = 300.0
     thresholds: list[ThresholdConfig] | None = None
     """Replaces the defaults when given."""
 
@@ -101,24 +105,30 @@ class MonitorSettings(_Strict):
             )
         )
         return MonitorConfig(
-            window=dt.timedelta(seconds=seconds(self.window)), thresholds=thresholds, name=name
+            window=dt.timedelta(seconds=self.window), thresholds=thresholds, name=name
         )
+
+    def _domain_check(self) -> None:
+        self.config()
 
 
 class RetrainConfig(_Strict):
     entrypoint: str
-    timeout: Duration = "10m"
+    timeout: Duration = 600.0
     holdout: float = Field(default=0.2, gt=0, lt=1)
-    window: Duration = "7d"
+    window: Duration = 7 * 86400.0
     min_rows: int = Field(default=50, ge=1)
 
     def job(self) -> RetrainJob:
         return RetrainJob(
             self.entrypoint,
-            timeout=seconds(self.timeout),
+            timeout=self.timeout,
             holdout=self.holdout,
             min_rows=self.min_rows,
         )
+
+    def _domain_check(self) -> None:
+        self.job()
 
 
 class EvaluationConfig(_Strict):
@@ -135,9 +145,19 @@ class EvaluationConfig(_Strict):
 class RolloutConfig(_Strict):
     strategy: Literal["canary", "bluegreen", "shadow"] = "canary"
     steps: list[float] | None = None
-    interval: Duration = "60s"
+    interval: Duration = 60.0
     failure_limit: int = Field(default=0, ge=0)
     gates: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        try:
+            if value is not None:
+                check_steps(value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("gates")
     @classmethod
@@ -168,7 +188,7 @@ class PolicyConfig(_Strict):
     actions: list[
         Literal["alert", "retrain", "evaluate", "rollout", "rollback", "require_approval"]
     ]
-    cooldown: Duration = "1h"
+    cooldown: Duration = 3600.0
 
     def policy(self) -> Policy:
         return Policy(
@@ -176,13 +196,24 @@ class PolicyConfig(_Strict):
             self.endpoint,
             Trigger(**self.trigger.model_dump()),
             tuple(self.actions),
-            seconds(self.cooldown),
+            self.cooldown,
         )
+
+    def _domain_check(self) -> None:
+        self.policy()
 
 
 class NotifierConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str
+
+    @model_validator(mode="after")
+    def _known(self) -> Self:
+        try:
+            create_notifier(self.kind, dict(self.model_extra or {}))
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class Project(_Strict):
@@ -197,16 +228,8 @@ class Project(_Strict):
     retention: dict[str, Duration] = Field(default_factory=dict)
     """Prediction-log retention per endpoint (default ``SHIPYARD_LOG_RETENTION``)."""
 
-    @field_validator("retention")
-    @classmethod
-    def _durations(cls, value: dict[str, Duration]) -> dict[str, Duration]:
-        for endpoint, text in value.items():
-            if seconds(text) <= 0:
-                raise ValueError(f"{endpoint}: retention must be longer than zero")
-        return value
-
     def retention_periods(self) -> dict[str, dt.timedelta]:
-        return {e: dt.timedelta(seconds=seconds(v)) for e, v in self.retention.items()}
+        return {e: dt.timedelta(seconds=v) for e, v in self.retention.items()}
 
     def policy_objects(self) -> list[Policy]:
         return [p.policy() for p in self.policies]
@@ -214,54 +237,103 @@ class Project(_Strict):
 
 # -- loading with line numbers ------------------------------------------------------------------------
 
+MAX_NODES = 100_000
+"""Most YAML nodes a project file may expand to (aliases included): no billion laughs."""
 
-def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            out[(*path, key.value)] = key.start_mark.line + 1
-            _lines(value, (*path, key.value), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines(item, (*path, i), out)
+Loc = tuple[Any, ...]
+
+
+def _lines(node: yaml.Node, source: str) -> dict[Loc, int]:
+    """The line of every path in the document; refuses aliases that contain themselves and
+    documents that expand to more than ``MAX_NODES`` nodes."""
+    out: dict[Loc, int] = {}
+    seen = 0
+    # (node, path, ids of the collection nodes above it): iterative, so depth cannot overflow
+    stack: list[tuple[yaml.Node, Loc, frozenset[int]]] = [(node, (), frozenset())]
+    while stack:
+        current, path, above = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise InvalidArgument(
+                f"{source}: more than {MAX_NODES:,} YAML nodes (aliases expanded)"
+            )
+        line = current.start_mark.line + 1
+        out.setdefault(path, line)
+        if id(current) in above:
+            raise InvalidArgument(
+                f"{source}:{line}: a YAML alias refers to a node that contains it"
+            )
+        inner = above | {id(current)}
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                sub = (*path, key.value)
+                out.setdefault(sub, key.start_mark.line + 1)
+                stack.append((value, sub, inner))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                stack.append((item, (*path, i), inner))
+    return out
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _cross_checks(project: Project) -> list[tuple[Loc, str]]:
+    """What no single section can check alone: references between sections."""
+    problems: list[tuple[Loc, str]] = []
+    for i, p in enumerate(project.policies):
+        if "retrain" in p.actions and p.endpoint not in project.retraining:
+            problems.append(
+                (
+                    ("policies", i, "actions"),
+                    f"action 'retrain' needs a 'retraining' entry for {p.endpoint!r}",
+                )
+            )
+    return problems
 
 
 def parse(text: str, source: str = "shipyard.yaml") -> Project:
+    """A validated project: every section and every value, with the line of the first problem."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _lines(node, source) if node is not None else {}
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidArgument(
-            f"{source}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from exc
+        where = f"{mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise InvalidArgument(f"{source}:{where} not valid YAML: {_one_line(problem)}") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise InvalidArgument(f"{source}: the top level must be a mapping of sections")
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _lines(node, (), lines)
     try:
         project = Project.model_validate(data)
-        for p in project.policies:  # the domain objects check what pydantic cannot
-            p.policy()
-        for d in project.deployments.values():
-            d.spec()
-        return project
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        raise InvalidArgument(f"{source}:{line or '?'}: {field}: {err['msg']}") from exc
-    except InvalidArgument as exc:
-        raise InvalidArgument(f"{source}: {exc}") from exc
+        problems = [(tuple(e["loc"]), str(e["msg"])) for e in exc.errors()]
+    else:
+        problems = _cross_checks(project)
+        if not problems:
+            return project
+    loc, message = problems[0]
+    line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    message = _one_line(message.removeprefix("Value error, "))
+    raise InvalidArgument(f"{source}:{line or '?'}: {field}: {message}{more}")
 
 
 def load(path: str | Path) -> Project:
     file = Path(path)
     if not file.is_file():
         raise NotFound(f"project file {file} does not exist")
-    return parse(file.read_text(), source=str(file))
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{file}: not a text file (byte {exc.start} is not UTF-8); expected YAML"
+        ) from None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {file}: {exc.strerror or exc}") from None
+    return parse(text, source=str(file))

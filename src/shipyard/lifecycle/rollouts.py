@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, cast
 
+from shipyard.core.durations import duration_seconds
 from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.lifecycle.gates import Analysis
 
@@ -125,6 +126,12 @@ def spec_for(state: RolloutState) -> dict[str, Any]:
     }
 
 
+def check_steps(steps: tuple[float, ...] | list[float]) -> None:
+    """Canary weights must increase within (0, 100]."""
+    if not steps or any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(steps):
+        raise InvalidArgument(f"canary steps must increase within (0, 100], got {list(steps)}")
+
+
 def plan(
     *,
     deployment: str,
@@ -144,16 +151,15 @@ def plan(
     """The initial state and the deployment spec to apply when a rollout starts."""
     if strategy not in STRATEGIES:
         raise InvalidArgument(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if interval <= 0:
-        raise InvalidArgument(f"interval must be positive, got {interval}")
+    interval = duration_seconds(interval, "interval")
+    keep_warm = duration_seconds(keep_warm, "keep_warm", allow_zero=True)
     if failure_limit < 0:
         raise InvalidArgument("failure_limit must be >= 0")
     if stable == candidate:
         raise Conflict(f"{candidate} is already what {deployment!r} serves")
     if strategy == "canary":
         steps = tuple(steps or DEFAULT_STEPS)
-        if any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(steps):
-            raise InvalidArgument(f"canary steps must increase within (0, 100], got {list(steps)}")
+        check_steps(steps)
         if steps[-1] != 100:
             steps = (*steps, 100.0)
     else:

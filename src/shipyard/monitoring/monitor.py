@@ -21,9 +21,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from shipyard.core.durations import parse_duration
+from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.monitoring.alerts import DEFAULT_THRESHOLDS, AlertManager, Threshold
 from shipyard.monitoring.notifiers.base import Notification
 from shipyard.package.bundle import PROFILE_FILE
+from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import MetricPoint, ModelVersion
 from shipyard.registry.service import RegistryService
 from shipyard.registry.store import MonitorStore
@@ -49,6 +52,9 @@ class MonitorConfig:
     max_estimate_rows: int = 1_000_000
     """Most rows of probabilities kept for the label-free estimate."""
     name: str = "default"
+
+    def __post_init__(self) -> None:
+        parse_duration(self.window, "window")  # bounded: a window never overflows a date
 
 
 @dataclass
@@ -158,11 +164,30 @@ class MonitorService:
         reader: LogReader,
         store: MonitorStore,
         alerts: AlertManager,
+        deployments: DeploymentService | None = None,
     ) -> None:
         self.registry = registry
         self.reader = reader
         self.store = store
         self.alerts = alerts
+        self.deployments = deployments
+
+    def check_endpoint(self, endpoint: str) -> None:
+        """``NotFound`` unless ``endpoint`` is known: its predictions were logged, or it is a stored
+        deployment, or a registered model (an implicit deployment that has not served yet)."""
+        if self.reader.has_endpoint(endpoint):
+            return
+        if self.deployments is not None and self.deployments.store.find(endpoint) is not None:
+            return
+        try:
+            self.registry.get_model(endpoint)
+            return
+        except (NotFound, InvalidArgument):
+            pass
+        raise NotFound(
+            f"unknown endpoint {endpoint!r}: no prediction was logged for it and no deployment "
+            "or model has that name"
+        )
 
     def reference(self, version: ModelVersion) -> dict[str, Any]:
         raw = self.registry.package_file(version, PROFILE_FILE)
@@ -176,6 +201,7 @@ class MonitorService:
         now: dt.datetime | None = None,
         record: bool = True,
     ) -> MonitorResult:
+        self.check_endpoint(endpoint)  # a typo stores nothing
         config = config or MonitorConfig()
         end = now or dt.datetime.now(dt.UTC)
         start = end - config.window

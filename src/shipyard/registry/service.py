@@ -5,7 +5,9 @@ The SDK, CLI and HTTP adapters call these methods and only translate inputs and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import shutil
 import tempfile
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.errors import InvalidArgument, NotFound
+from shipyard.core.errors import InvalidArgument, NotFound, PackageError
 from shipyard.package import bundle
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.package.model import Model
@@ -29,6 +31,17 @@ from shipyard.registry.entities import (
 )
 from shipyard.registry.refs import LATEST, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry.store import RegistryStore
+
+log = logging.getLogger("shipyard.registry")
+
+
+def _discard(folder: Path) -> None:
+    """Move ``folder`` out of the way in one rename (a reader sees it whole or not at all), then
+    delete it."""
+    trash = Path(tempfile.mkdtemp(prefix=".corrupt-", dir=folder.parent))
+    with contextlib.suppress(FileNotFoundError):  # another process discarded it first
+        os.rename(folder, trash / folder.name)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 class RegistryService:
@@ -127,7 +140,11 @@ class RegistryService:
         """A verified local copy of the version's package (cached by digest), and its manifest."""
         target = self.cache_dir / "packages" / version.digest.replace(":", "-")
         if target.exists():
-            return target, bundle.verify(target, expected_digest=version.digest)
+            try:
+                return target, bundle.verify(target, expected_digest=version.digest)
+            except PackageError as exc:  # the cache is a copy: drop it, the store has the truth
+                log.warning("cached package %s is corrupt (%s); fetching it again", target, exc)
+                _discard(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
         try:

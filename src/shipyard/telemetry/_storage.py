@@ -329,6 +329,10 @@ class SegmentStore:
             return []
         return [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
 
+    def has_endpoint(self, endpoint: str) -> bool:
+        """Whether any prediction of ``endpoint`` was ever logged (a folder exists for it)."""
+        return bool(self._ls(self.path(PREDICTIONS, endpoint_dir(endpoint))))
+
     def segments(
         self,
         dataset: str,

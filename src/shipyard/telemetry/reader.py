@@ -106,6 +106,13 @@ class LogReader:
         with self._lock:
             return self._db.cursor()
 
+    def has_endpoint(self, endpoint: str) -> bool:
+        """Whether the log holds any prediction of ``endpoint``, at any time."""
+        try:
+            return self.store.has_endpoint(endpoint)
+        except OSError as exc:
+            raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
+
     # -- file selection -------------------------------------------------------------------------
 
     def _files(

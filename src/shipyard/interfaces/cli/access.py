@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from shipyard.core.durations import parse_duration
 from shipyard.interfaces.cli.context import remote, services
 from shipyard.interfaces.cli.output import console, emit, err_console, print_json, print_table
-from shipyard.interfaces.cli.parsing import parse_duration
 from shipyard.interfaces.serialize import plain
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")

@@ -21,9 +21,9 @@ class CliState:
     _remote: RemoteRegistry | None = None
 
     def settings(self) -> Settings:
-        from shipyard.core.config import Settings
+        from shipyard.core.config import load_settings
 
-        return Settings(**self.overrides)
+        return load_settings(**self.overrides)
 
     def services(self) -> Services:
         if self._services is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shipyard.core.errors import ShipyardError
-from shipyard.interfaces.cli.output import console, print_table
+from shipyard.interfaces.cli.output import console, print_table, styled
 
 T = TypeVar("T")
 ENDPOINT = "churn"
@@ -151,10 +151,12 @@ def run_demo(home: Path | None) -> None:
             result = fn()
         took = time.perf_counter() - start
         timings.append((title, took, detail(result)))
-        console.print(f"[green]✓[/green] {title} [dim]({took:.1f} s)[/dim]  {detail(result)}")
+        console.print(
+            styled(("✓", "green"), f" {title} ", (f"({took:.1f} s)", "dim"), f"  {detail(result)}")
+        )
         return result
 
-    console.rule("[bold]Shipyard demo: the life of a model")
+    console.rule(styled(("Shipyard demo: the life of a model", "bold")))
     console.print(f"home: {workdir}")
     server: subprocess.Popen[str] | None = None
     traffic: Traffic | None = None
@@ -394,8 +396,11 @@ def run_demo(home: Path | None) -> None:
         "what happened", ["stage", "seconds", "result"], [(t, f"{s:.1f}", d) for t, s, d in timings]
     )
     console.print(
-        f"[bold]done in {total:.0f} s[/bold]; requests: {traffic.sent if traffic else 0}, "
-        f"answered by version: {json.dumps(traffic.versions if traffic else {})}"
+        styled(
+            (f"done in {total:.0f} s", "bold"),
+            f"; requests: {traffic.sent if traffic else 0}, "
+            f"answered by version: {json.dumps(traffic.versions if traffic else {})}",
+        )
     )
     console.print(f"report: {report_path}")
     console.print(

@@ -6,6 +6,7 @@ import time
 
 import typer
 
+from shipyard.core.durations import duration_seconds
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import remote, services
 from shipyard.interfaces.cli.output import (
@@ -15,9 +16,9 @@ from shipyard.interfaces.cli.output import (
     kv,
     print_json,
     print_table,
+    styled,
     when,
 )
-from shipyard.interfaces.cli.parsing import parse_duration
 from shipyard.registry.deployments import DeploymentSpec, Shadow, Sticky, parse_routes
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
@@ -58,7 +59,9 @@ def _show(d: object) -> None:
 
     assert isinstance(d, Deployment)
     console.print(
-        f"[bold]{d.name}[/bold] revision {d.revision} (by {d.updated_by} at {when(d.updated_at)})"
+        styled(
+            (d.name, "bold"), f" revision {d.revision} (by {d.updated_by} at {when(d.updated_at)})"
+        )
     )
     print_table(
         "routes", ["target", "weight"], [(r.target, f"{r.weight:g}") for r in d.spec.routes]
@@ -192,7 +195,7 @@ def rollout_start(
         body: dict[str, object] = {
             "to": to,
             "strategy": strategy,
-            "interval": parse_duration(interval, "--interval").total_seconds(),
+            "interval": duration_seconds(interval, "--interval"),
             "failure_limit": failure_limit,
             "gates": dict(item.split("=", 1) for item in gate or [] if "=" in item),
         }
@@ -205,10 +208,10 @@ def rollout_start(
         to_version=to,
         strategy=strategy,
         steps=weights,
-        interval=parse_duration(interval, "--interval").total_seconds(),
+        interval=duration_seconds(interval, "--interval"),
         gates=parse_gate(gate),
         failure_limit=failure_limit,
-        keep_warm=parse_duration(keep_warm, "--keep-warm").total_seconds(),
+        keep_warm=duration_seconds(keep_warm, "--keep-warm", allow_zero=True),
         alias=alias,
     )
     emit(
@@ -234,8 +237,12 @@ def rollout_status(ctx: typer.Context, endpoint: str, as_json: bool = JSON) -> N
     def render() -> None:
         state = status.state
         console.print(
-            f"[bold]rollout {r.id}[/bold] of {r.deployment}: {state.stable} -> {state.candidate} "
-            f"({state.strategy}) — [bold]{r.status}[/bold], candidate at {state.weight:g}%"
+            styled(
+                (f"rollout {r.id}", "bold"),
+                f" of {r.deployment}: {state.stable} -> {state.candidate} ({state.strategy}) — ",
+                (r.status, "bold"),
+                f", candidate at {state.weight:g}%",
+            )
         )
         rows = []
         for e in status.events:

@@ -1,8 +1,21 @@
-"""The CLI's one error table: ShipyardError class -> exit code. Checked complete by a test."""
+"""The CLI's one error table: ShipyardError class -> exit code. Checked complete by a test, and
+listed in ``docs/cli.md`` (a test checks that too)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from shipyard.core import errors
+
+SUCCESS: Final = 0
+USAGE_ERROR: Final = 2
+"""An unknown option, a missing argument or a value of the wrong type (same code as InvalidArgument)."""
+INTERNAL_ERROR: Final = 70
+"""An unexpected exception: a bug (EX_SOFTWARE of sysexits.h)."""
+INTERRUPTED: Final = 130
+"""Ctrl-C."""
+DEBUG_ENV: Final = "SHIPYARD_DEBUG"
+"""Set to 1 to see the traceback of an unexpected exception instead of its one line."""
 
 EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.ShipyardError: 1,

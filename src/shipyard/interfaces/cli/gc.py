@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from shipyard.core.durations import parse_duration
 from shipyard.interfaces.cli.context import services
 from shipyard.interfaces.cli.output import console, emit, print_table
-from shipyard.interfaces.cli.parsing import parse_duration
 
 
 def gc(

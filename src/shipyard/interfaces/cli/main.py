@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
-from shipyard.interfaces.cli.output import console, emit, err_console
+from shipyard.interfaces.cli.output import console, emit, err_console, styled
 from shipyard.interfaces.cli.report import report
 from shipyard.interfaces.cli.serve import serve
 
@@ -25,7 +26,7 @@ app = typer.Typer(
     help="Shipyard: package, register, serve, monitor and maintain ML models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 db_app = typer.Typer(help="Registry database schema.", no_args_is_help=True)
 
@@ -125,11 +126,21 @@ def predict(
     ),
     proba: bool = typer.Option(False, "--proba", help="Also print class probabilities."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based packages."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write the predictions to this file (.parquet, .csv or .jsonl) instead of printing.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Load a registered model and predict on a file."""
-    from shipyard.interfaces.cli.files import read_table
+    import pandas as pd
 
+    from shipyard.interfaces.cli.files import check_output, read_table, write_table
+
+    if output is not None:
+        check_output(output)  # before the work, not after
     data = read_table(input_path)
     model = services(ctx).registry.load(ref, allow_pickle=allow_pickle or None)
     preds = model.predict(data).tolist()
@@ -137,7 +148,16 @@ def predict(
     if proba:
         result["probabilities"] = model.predict_proba(data).tolist()
         result["classes"] = list(model.classes or ())
-    emit(result, as_json, lambda: console.print(result))
+    if output is None:
+        emit(result, as_json, lambda: console.print(result))
+        return
+    frame = pd.DataFrame({"prediction": preds})
+    if proba:
+        for i, cls in enumerate(model.classes or ()):
+            frame[f"proba_{cls}"] = [row[i] for row in result["probabilities"]]  # type: ignore[attr-defined]
+    write_table(frame, output)
+    summary = {"model": ref, "rows": len(frame), "output": str(output.resolve())}
+    emit(summary, as_json, lambda: console.print(f"{len(frame)} prediction(s) -> {output}"))
 
 
 @app.command("demo")
@@ -152,19 +172,62 @@ def demo(
     run_demo(home)
 
 
-def run() -> None:
-    """Console entry point: every ShipyardError is one line on stderr and a non-zero exit code."""
+def main(cli: typer.Typer, args: list[str] | None = None) -> int:
+    """Run ``cli`` and return its exit code: every mistake is one line on stderr, never a
+    traceback (``shipyard.interfaces.cli.errors`` has the codes; ``docs/cli.md`` lists them)."""
+    from typer.exceptions import TyperException
+
     from shipyard.core.errors import ShipyardError
-    from shipyard.interfaces.cli.errors import exit_code
+    from shipyard.interfaces.cli.errors import (
+        DEBUG_ENV,
+        INTERNAL_ERROR,
+        INTERRUPTED,
+        USAGE_ERROR,
+        exit_code,
+    )
 
     try:
-        app()
+        code = cli(args=args, prog_name="shipyard", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except ShipyardError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exit_code(exc))
+        _error(str(exc))
+        return exit_code(exc)
+    except TyperException as exc:  # Typer's own parsing errors (its vendored click's)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as before
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+            return USAGE_ERROR
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _error(f"{exc.format_message()}{hint}")
+        return int(getattr(exc, "exit_code", USAGE_ERROR))
+    except typer.Abort:
+        _error("aborted")
+        return 1
     except KeyboardInterrupt:
         err_console.print("interrupted")
-        sys.exit(130)
+        return INTERRUPTED
+    except BrokenPipeError:  # `shipyard ... | head`: the reader left; nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+        return 1
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _error(
+            f"unexpected {type(exc).__name__}: {exc} (a bug in Shipyard: please report it; "
+            f"rerun with {DEBUG_ENV}=1 to see the traceback)"
+        )
+        return INTERNAL_ERROR
+
+
+def _error(message: str) -> None:
+    err_console.print(styled(("error:", "red"), " ", " ".join(message.split())), soft_wrap=True)
+
+
+def run() -> None:
+    """Console entry point."""
+    sys.exit(main(app))
 
 
 if __name__ == "__main__":

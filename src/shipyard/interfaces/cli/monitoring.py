@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_duration, parse_time
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console, emit, print_table, when
-from shipyard.interfaces.cli.parsing import parse_duration, parse_time
+from shipyard.interfaces.cli.output import console, emit, print_table, styled, when
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 
@@ -95,7 +95,9 @@ def monitor_run(
 
 def _render_result(r: dict[str, object]) -> None:
     console.rule(
-        f"[bold]{r['endpoint']}[/bold] — {r['rows']} rows, model {r['model']}/{r['version']}"
+        styled(
+            (str(r["endpoint"]), "bold"), f" — {r['rows']} rows, model {r['model']}/{r['version']}"
+        )
     )
     features = r["features"]
     assert isinstance(features, dict)
@@ -106,7 +108,7 @@ def _render_result(r: dict[str, object]) -> None:
             [
                 (
                     name,
-                    "[red]yes[/red]" if f["drift"] else "no",
+                    styled(("yes", "red")) if f["drift"] else "no",
                     _fmt(f["effect_size"]),
                     _fmt(f["adjusted_p_value"]),
                     _fmt(f["missing_share_window"]),
@@ -117,9 +119,13 @@ def _render_result(r: dict[str, object]) -> None:
         )
     dataset = r["dataset"]
     if isinstance(dataset, dict) and dataset:
-        verdict = "[red]DRIFT[/red]" if dataset.get("drift") else "[green]no drift[/green]"
+        verdict = ("DRIFT", "red") if dataset.get("drift") else ("no drift", "green")
         console.print(
-            f"dataset: {verdict} ({dataset.get('correction')}-corrected, alpha {dataset.get('alpha')})"
+            styled(
+                "dataset: ",
+                verdict,
+                f" ({dataset.get('correction')}-corrected, alpha {dataset.get('alpha')})",
+            )
         )
     for key in ("performance", "estimated_performance", "computational"):
         value = r.get(key)
@@ -130,7 +136,7 @@ def _render_result(r: dict[str, object]) -> None:
             console.print(f"{key.replace('_', ' ')}: {shown}")
     alerts = r.get("alerts") or []
     for a in alerts:  # type: ignore[attr-defined]
-        console.print(f"[yellow]alert[/yellow] {a['text']}")
+        console.print(styled(("alert", "yellow"), f" {a['text']}"))
 
 
 def _fmt(value: object) -> str:

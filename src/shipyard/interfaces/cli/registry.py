@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_time
 from shipyard.interfaces.cli.access import audit_verify
 from shipyard.interfaces.cli.context import remote, services
-from shipyard.interfaces.cli.output import console, emit, kv, print_json, print_table, when
-from shipyard.interfaces.cli.parsing import parse_tags, parse_time
+from shipyard.interfaces.cli.output import console, emit, kv, print_json, print_table, styled, when
+from shipyard.interfaces.cli.parsing import parse_tags
 from shipyard.interfaces.serialize import plain
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
@@ -71,7 +72,7 @@ def models_show(ctx: typer.Context, name: str, as_json: bool = JSON) -> None:
     versions = registry.list_versions(name)
 
     def render() -> None:
-        console.print(f"[bold]{model.name}[/bold]  {model.description}")
+        console.print(styled((model.name, "bold"), f"  {model.description or ''}"))
         console.print(f"aliases: {kv({'@' + a: v for a, v in model.aliases.items()}) or '-'}")
         console.print(f"tags: {kv(model.tags) or '-'}")
         _versions_table(versions)
@@ -143,7 +144,7 @@ def versions_show(ctx: typer.Context, name: str, version: int, as_json: bool = J
     manifest = registry.manifest(mv)
 
     def render() -> None:
-        console.print(f"[bold]{mv.name}/{mv.version}[/bold]  {mv.description}")
+        console.print(styled((f"{mv.name}/{mv.version}", "bold"), f"  {mv.description or ''}"))
         console.print(f"digest: {mv.digest}")
         console.print(
             f"flavor: {manifest.flavor.name} ({manifest.flavor.framework} "

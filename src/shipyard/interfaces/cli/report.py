@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
+from shipyard.core.durations import parse_duration, parse_time
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import services
-from shipyard.interfaces.cli.output import console
-from shipyard.interfaces.cli.parsing import parse_duration, parse_time
+from shipyard.interfaces.cli.output import console, styled
 
 
 def report(
@@ -39,8 +39,11 @@ def report(
     _write(output, html)
     drifted = sum(f.drift for f in data.features)
     console.print(
-        f"[bold]{endpoint}[/bold]: {data.rows:,} rows in the window, "
-        f"{drifted} of {data.features_total} features drifted"
+        styled(
+            (endpoint, "bold"),
+            f": {data.rows:,} rows in the window, "
+            f"{drifted} of {data.features_total} features drifted",
+        )
     )
     console.print(f"report  {output.resolve()}  ({len(html.encode()) / 1024:,.0f} KB)")
     if json_out is not None:

@@ -75,14 +75,14 @@ def serve(
         endpoint_for_deployment,
         endpoint_from_arg,
     )
+    from shipyard.interfaces.http.logs import check_logging
 
     refs = refs or []
     if not refs and not deployment:
         raise InvalidArgument("name at least one model reference or --deployment")
     if name is not None and len(refs) != 1:
         raise InvalidArgument("--name names a single endpoint; use NAME=REF for several")
-    if log_format not in ("text", "json"):
-        raise InvalidArgument(f"--log-format must be text or json, got {log_format!r}")
+    check_logging(log_format, log_level)
     endpoints = [endpoint_from_arg(r, name) for r in refs]
     endpoints += [endpoint_for_deployment(d) for d in deployment]
     names = [e.name for e in endpoints]
@@ -90,10 +90,17 @@ def serve(
         raise InvalidArgument(
             f"two endpoints share a name in {names}; use NAME=REF to tell them apart"
         )
-    deployments = services(ctx).deployments
-    for e in endpoints:  # fail fast on what does not exist, before binding a port
-        for target in deployments.resolve(e.name, e.ref).spec.targets():
-            services(ctx).registry.resolve(target)
+    sock = server.listen(host, port)  # a busy port fails now, before any model loads
+    try:
+        if controller:  # a bad project file fails now, not later in a worker
+            services(ctx).project()
+        deployments = services(ctx).deployments
+        for e in endpoints:  # and so does a reference to nothing
+            for target in deployments.resolve(e.name, e.ref).spec.targets():
+                services(ctx).registry.resolve(target)
+    except BaseException:
+        sock.close()
+        raise
     config = ServeConfig(
         endpoints=endpoints,
         batching=batching,
@@ -118,13 +125,12 @@ def serve(
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
     served = ", ".join(f"{e.name} ({e.ref or 'deployment'})" for e in endpoints)
     err_console.print(
-        f"serving {served} on http://{host}:{port} with {workers} worker(s); "
+        f"serving {served} on http://{host}:{sock.getsockname()[1]} with {workers} worker(s); "
         "docs at /docs, metrics at /metrics"
     )
     server.run(
         config,
-        host=host,
-        port=port,
+        sock=sock,
         workers=workers,
         log_format=log_format,
         log_level=log_level,

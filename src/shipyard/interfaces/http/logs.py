@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from shipyard.core.errors import InvalidArgument
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -23,8 +25,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def check_logging(log_format: str, level: str) -> None:
+    """Refuse an unknown log format or level before anything starts."""
+    if log_format not in LOG_FORMATS:
+        raise InvalidArgument(
+            f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
+    if level.lower() not in LOG_LEVELS:
+        raise InvalidArgument(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+
+
 def configure_logging(log_format: str, level: str) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for uvicorn and shipyard loggers."""
+    check_logging(log_format, level)
     formatter = (
         {"()": "shipyard.interfaces.http.logs.JsonFormatter"}
         if log_format == "json"

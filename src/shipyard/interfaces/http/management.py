@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.app import Services
+from shipyard.core.durations import duration_seconds
 from shipyard.core.errors import InvalidArgument, ShipyardError, Unavailable
 from shipyard.interfaces.http.auth import principal
 from shipyard.interfaces.http.bodies import read_body
@@ -123,7 +124,7 @@ def _rollout_start(request: Request, s: Services, doc: dict[str, Any]) -> Any:
         to_version=int(doc["to"]),
         strategy=str(doc.get("strategy", "canary")),
         steps=tuple(float(x) for x in steps) if steps else None,
-        interval=float(doc.get("interval", 60)),
+        interval=duration_seconds(doc.get("interval", 60), "interval"),
         gates=parse_gate([f"{k}={v}" for k, v in (doc.get("gates") or {}).items()]),
         failure_limit=int(doc.get("failure_limit", 0)),
         actor=actor(request),

@@ -26,8 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
-from sqlalchemy.exc import OperationalError
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from shipyard.registry.entities import (
@@ -60,6 +61,16 @@ SQLITE_BUSY_TIMEOUT_S = 60
 
 def make_engine(url: str) -> Engine:
     """An engine with the pragmas and transaction behaviour the store relies on."""
+    scheme = url.split(":", 1)[0]
+    try:
+        make_url(url)
+        if not url.startswith("sqlite"):
+            make_url(url).get_dialect()
+    except ArgumentError:  # unparsable, or no such dialect: the message shows no credentials
+        raise InvalidArgument(
+            f"database URL of kind {scheme!r} is not one Shipyard can open; expected "
+            "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from None
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
