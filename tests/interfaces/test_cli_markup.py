@@ -36,7 +36,7 @@ READ_COMMANDS: dict[str, tuple[list[str], bool]] = {
     "alias history": (["alias", "history", "cancer", "champion"], True),
     "audit": (["audit"], True),
     "deploy list": (["deploy", "list"], False),
-    "deploy show": (["deploy", "show", "d"], True),
+    "deploy show": (["deploy", "show", "d"], False),  # shows only our own names now
     "deploy history": (["deploy", "history", "d"], True),
     "approvals": (["approvals", "cancer", "2"], True),
     "protect list": (["protect", "list", "cancer"], False),
@@ -46,6 +46,8 @@ READ_COMMANDS: dict[str, tuple[list[str], bool]] = {
     "rollout status": (["rollout", "status", "cancer"], False),
     "card": (["card", "cancer", "1"], True),
     "db check": (["db", "check"], False),
+    "audit verify": (["audit", "verify"], False),
+    "tokens list": (["tokens", "list"], False),
 }
 
 NOT_READ = {
@@ -54,6 +56,7 @@ NOT_READ = {
     "rollout pause", "rollout resume", "rollout promote", "rollout abort", "rollout rollback",
     "monitor run", "report", "predict", "apply", "retrain", "serve", "controller", "demo",
     "feedback ingest", "db upgrade", "models delete", "versions delete", "gc",
+    "tokens create", "tokens revoke",
 }  # fmt: skip
 
 
@@ -62,7 +65,10 @@ def all_commands() -> set[str]:
         subs = getattr(command, "commands", None)
         if not subs:
             return {" ".join(path)}
-        return set().union(*(walk(c, [*path, n]) for n, c in subs.items()))
+        runs_alone = (
+            {" ".join(path)} if getattr(command, "invoke_without_command", False) else set()
+        )
+        return runs_alone.union(*(walk(c, [*path, n]) for n, c in subs.items()))
 
     return walk(typer.main.get_command(app), [])
 
@@ -81,7 +87,6 @@ def hostile_home(
         ["register", str(tmp_path / "pkg"), "--description", HOSTILE, "--tag", f"k={HOSTILE}"],
         ["register", str(tmp_path / "pkg")],
         ["tag", "set", "cancer", "owner", HOSTILE],
-        ["alias", "set", "cancer", "champion", "1", "--reason", HOSTILE],
         ["deploy", "create", "d", "-r", "cancer/1=100", "--description", HOSTILE],
         ["deploy", "set", "d", "-r", "cancer@champion=100", "--reason", HOSTILE],
         ["protect", "set", "cancer", "champion"],
@@ -89,6 +94,12 @@ def hostile_home(
         ["monitor", "run", "cancer"],
     ]
     for args in steps:
+        if args[0] == "deploy" and args[1] == "set":  # a move by a principal named in hostile text
+            services = build(load_settings(), actor=HOSTILE)
+            try:
+                services.registry.set_alias("cancer", "champion", 1, reason=HOSTILE)
+            finally:
+                services.close()
         if args[0] == "rollout":  # an approval from a verified principal named in hostile text
             services = build(load_settings(), actor=HOSTILE)
             try:
