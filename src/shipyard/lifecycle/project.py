@@ -127,6 +127,7 @@ class EvaluationConfig(_Strict):
     min_relative_change: float = 0.0
     threshold: float | None = None
     max_latency_ratio: float = 3.0
+    significant: bool = False
 
     def criteria(self) -> Criteria:
         return Criteria(**self.model_dump())
