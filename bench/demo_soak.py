@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, args.runs + 1):
             run = run_once(i, args.timeout)
             runs.append(run)
-            verdict = "pass" if run.passed else f"FAIL (exit {run.returncode})"
+            verdict = "pass" if run.passed else f"FAIL (exit {run.returncode}), home {run.home}"
             print(f"run {i:2d}/{args.runs}: {verdict} in {run.seconds:5.1f} s", flush=True)
     finally:
         if busy is not None:
