@@ -69,13 +69,17 @@ def test_the_policy_retrained_on_labels_from_after_the_change(demo: tuple[str, S
     _, services = demo
     [fired] = services.registry.audit(action="policy.fire", target=ENDPOINT)
     assert fired.details["why"]["trigger"] == "drift"
-    assert fired.details["why"]["drift.dataset"] == [1.0] * 5
+    assert fired.details["why"]["drift.dataset"] == [1.0] * 4
     assert fired.at > _changed_at(services)
     v2 = services.registry.get_version(ENDPOINT, 2)
     lineage = services.registry.manifest(v2).lineage
     assert lineage.parent == f"{ENDPOINT}/1"
     since, until = (dt.datetime.fromisoformat(t) for t in lineage.extra["window"])
     assert _changed_at(services) < since < until
+    # the window starts where the drift episode began: the end of its first drifted monitor window
+    points = services.monitoring.store.points(ENDPOINT, metric="drift.dataset")
+    onset = min(p.window_end for p in points if p.value == 1.0)
+    assert abs((since - onset).total_seconds()) < 0.001
     assert lineage.extra["training_rows"] >= 150
     assert not services.registry.audit(action="retrain.failed")
 

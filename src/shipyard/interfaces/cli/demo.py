@@ -2,8 +2,8 @@
 
 Train a first churn model, register it and make it the champion, serve it on 127.0.0.1 with the
 controller, send traffic and ground truth; then change the world (usage moves up and heavy users now
-leave). The monitor flags the drift; after 5 drifted monitor runs the policy retrains on labelled
-traffic from after the change only; the challenger beats the champion on held-out labels by at least
+leave). The monitor flags the drift; after 4 drifted monitor runs the policy retrains on the labelled
+traffic since the first drifted run, i.e. from after the change only; the challenger beats the champion on held-out labels by at least
 0.10 accuracy with a 95 % bootstrap interval of the improvement above zero; a canary rollout with gates
 promotes it. Finally a deliberately broken challenger is rolled back by its success-rate gate.
 
@@ -54,9 +54,9 @@ monitors:
   # every second, the last 3 s of traffic against the champion's reference profile
   churn: {window: 3s, every: 1s}
 retraining:
-  # the policy fires after 5 drifted runs at least 1 s apart, i.e. 4 s or more after the first
-  # drifted run, itself after the change: a 3 s window holds labels from after the change only
-  churn: {entrypoint: "shipyard.examples.churn:train", window: 3s, timeout: 2m, holdout: 0.5, min_rows: 300}
+  # on drift, only labels from after the end of the first drifted monitor window: the change came
+  # before it, so the challenger learns the new world only (window: an upper bound)
+  churn: {entrypoint: "shipyard.examples.churn:train", window: 1h, after_drift: true, timeout: 2m, holdout: 0.5, min_rows: 300}
 evaluation:
   # a clear win: at least +0.10 accuracy, and its 95 % bootstrap interval above zero
   churn: {metric: accuracy, min_absolute_change: 0.1, significant: true}
@@ -70,7 +70,7 @@ rollout:
 policies:
   - name: retrain-on-drift
     endpoint: churn
-    trigger: {kind: drift, windows: 5}
+    trigger: {kind: drift, windows: 4}
     actions: [alert, retrain, evaluate, rollout]
     cooldown: 1h
 """
