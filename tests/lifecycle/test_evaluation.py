@@ -42,7 +42,10 @@ def test_the_improvement_has_a_paired_interval_above_zero_when_the_gain_is_real(
 ) -> None:
     champion, challenger = models
     result = evaluate(
-        champion, challenger, _holdout(400, 3), Criteria(min_absolute_change=0.1, significant=True)
+        champion,
+        challenger,
+        _holdout(400, 3),
+        Criteria(min_absolute_change=0.1, significant=True, max_latency_ratio=float("inf")),
     )
     gain = result.challenger.metrics["accuracy"] - result.champion.metrics["accuracy"]
     assert result.verdict == "challenger", result.reasons
@@ -59,17 +62,20 @@ def test_the_improvement_has_a_paired_interval_above_zero_when_the_gain_is_real(
 def test_significant_refuses_a_gain_that_chance_explains(models: tuple[Model, Model]) -> None:
     champion, _ = models
     # the same model twice on a tiny holdout: improvement 0, interval straddles nothing above 0
-    result = evaluate(champion, champion, _holdout(20, 4), Criteria(significant=True))
+    # (latency is not what this test is about: a busy machine must not decide it)
+    relaxed = {"max_latency_ratio": float("inf")}
+    result = evaluate(champion, champion, _holdout(20, 4), Criteria(significant=True, **relaxed))
     assert result.improvement == 0 and not result.improvement_low > 0
     assert result.verdict == "champion"
     assert any("is not significant" in r for r in result.reasons)
-    plain = evaluate(champion, champion, _holdout(20, 4), Criteria())
+    plain = evaluate(champion, champion, _holdout(20, 4), Criteria(**relaxed))
     assert plain.verdict == "challenger"  # without `significant`, a tie clears min change 0
 
 
 def test_lower_is_better_metrics_flip_the_sign(models: tuple[Model, Model]) -> None:
     champion, challenger = models
-    result = evaluate(champion, challenger, _holdout(400, 5), Criteria(metric="log_loss"))
+    criteria = Criteria(metric="log_loss", max_latency_ratio=float("inf"))
+    result = evaluate(champion, challenger, _holdout(400, 5), criteria)
     assert result.challenger.metrics["log_loss"] < result.champion.metrics["log_loss"]
     assert result.improvement > 0 and result.improvement_low > 0
     assert np.isfinite(result.improvement_high)
