@@ -1,4 +1,4 @@
-"""``shipyard demo``: the whole life of a model on the embedded default, in well under a minute.
+"""``shipyard demo``: the whole life of a model on the embedded default, end to end.
 
 Train a first churn model, register it and make it the champion, serve it on 127.0.0.1 with the
 controller, send traffic and ground truth; then change the world (usage moves up and heavy users now

@@ -143,7 +143,7 @@ def demo(
         None, "--home", help="Use this home instead of a fresh temporary one."
     ),
 ) -> None:
-    """Run the whole life of a model on a fresh home, in under a minute on an idle machine.
+    """Run the whole life of a model, end to end, on a fresh home.
 
     Trains and registers a churn model, makes it the champion, serves it on 127.0.0.1 with the
     controller, and sends traffic with ground truth. Then the world changes: the monitor flags the
