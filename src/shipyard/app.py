@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from shipyard.core.config import Settings, load_settings
 from shipyard.core.durations import parse_duration
 from shipyard.core.errors import InvalidArgument
-from shipyard.lifecycle.controller import Controller
+from shipyard.lifecycle.controller import DEFAULT_LEASE_TTL_S, Controller
 from shipyard.lifecycle.loop import ClosedLoop
 from shipyard.lifecycle.project import Project
 from shipyard.lifecycle.project import load as load_project
@@ -76,7 +76,8 @@ class Services:
     def controller(self, *, tick: float = 0.5, lease_ttl: float | None = None) -> Controller:
         """A controller over this registry (not started), with the project's monitors and policies.
 
-        The lease lasts 5 s, or ten ticks when ticks are longer than half a second.
+        The lease lasts 15 s, or ten ticks when ticks are longer than 1.5 s; a heartbeat renews it
+        during a slow tick.
         """
         project = self.project()
         if project is not None:  # the project's notifiers join the ones from the settings
@@ -97,7 +98,7 @@ class Services:
             loop=self.closed_loop(project) if project is not None and project.policies else None,
             maintenance=self.log_maintenance(project),
             tick=tick,
-            lease_ttl=lease_ttl if lease_ttl is not None else max(5.0, 10 * tick),
+            lease_ttl=lease_ttl if lease_ttl is not None else max(DEFAULT_LEASE_TTL_S, 10 * tick),
         )
 
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +117,80 @@ def test_a_failing_training_job_registers_nothing_and_is_recorded(services: Serv
     assert [v.version for v in services.registry.list_versions("churn")] == [1]
     [failed] = services.registry.audit(action="retrain.failed")
     assert "no GPU today" in failed.details["stderr_tail"]
+
+
+@pytest.mark.parametrize("after_drift", [True, False])
+def test_after_drift_bounds_the_window_to_the_drift_episode(
+    tmp_path: Path, after_drift: bool
+) -> None:
+    from shipyard.registry.entities import MetricPoint
+
+    svc = build(Settings(home=tmp_path / "home"))
+    try:
+        X, y = generate(1500, 1)
+        champion = build_model().fit(X.iloc[:1000], y[:1000])
+        v1 = svc.registry.log_model(champion, name="churn", X_sample=X, y_sample=y)
+        svc.registry.set_alias("churn", "champion", v1.version)
+        now = time.time()
+        writer = svc.log_writer()
+        labels: list[tuple[str, list[int]]] = []
+        # 300 rows of the old world 100 s ago, 300 of the new one 10 s ago
+        for world, ago in ((False, 100.0), (True, 10.0)):
+            frame, truth = generate(300, 7, drifted=world)
+            for i in range(0, 300, 10):
+                rid = f"{world}-{i}"
+                part = frame.iloc[i : i + 10]
+                writer.submit(
+                    PredictionEvent(
+                        request_id=rid,
+                        ts=now - ago,
+                        endpoint="churn",
+                        model="churn",
+                        version=1,
+                        route="primary",
+                        status="ok",
+                        latency_ms=1.0,
+                        inputs=part,
+                        predictions=champion.predict(part),
+                        probabilities=champion.predict_proba(part),
+                        classes=(0, 1),
+                    )
+                )
+                labels.append((rid, truth[i : i + 10].tolist()))
+        writer.close()
+        assert svc.feedback.append(labels).accepted == 600
+        at = dt.datetime.fromtimestamp(now, dt.UTC)
+        seconds_ago = [(90, 0.0), (60, 1.0), (30, 1.0), (5, 1.0)]  # the episode began 60 s ago
+        svc.monitoring.store.add_points(
+            [
+                MetricPoint(
+                    "churn",
+                    "drift.dataset",
+                    value,
+                    window_start=at - dt.timedelta(seconds=ago + 20),
+                    window_end=at - dt.timedelta(seconds=ago),
+                )
+                for ago, value in seconds_ago
+            ]
+        )
+        project = PROJECT.format(entry="shipyard.examples.churn:train").replace(
+            "min_rows: 100,", f"min_rows: 100, after_drift: {str(after_drift).lower()},"
+        )
+        loop = svc.closed_loop(parse(project))
+        try:
+            [policy] = loop.policies
+            why = {"trigger": "drift", "windows": 3}
+            out = loop.execute(policy, [Action("retrain", policy.name, "churn", why)])
+        finally:
+            loop.close()
+        assert out.retrain is not None and out.retrain.ok, out.retrain
+        assert out.retrain.window is not None
+        since = out.retrain.window[0]
+        if after_drift:  # the new world only: from the end of the first drifted window on
+            assert out.retrain.rows == 300
+            assert abs(since.timestamp() - (now - 60)) < 0.01
+        else:
+            assert out.retrain.rows == 600
+            assert since.timestamp() < now - 3000
+    finally:
+        svc.close()

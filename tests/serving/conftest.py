@@ -46,7 +46,7 @@ class Server:
 
 
 def start_server(
-    home: Path, *args: str, ready_timeout: float = 90.0, wait_for: str = "ready"
+    home: Path, *args: str, ready_timeout: float = 300.0, wait_for: str = "ready"
 ) -> Server:
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -123,15 +122,19 @@ def test_a_lone_request_does_not_wait(tmp_path: Path) -> None:
     with ThreadPoolExecutor(1) as pool:
         batcher = AdaptiveBatcher(BatchingConfig(max_batch_size=32, max_wait_ms=10), pool)
 
-        async def main() -> float:
-            start = time.perf_counter()
+        async def main() -> list[float]:
+            waits = []
             for _ in range(20):
-                await batcher.submit(loaded, frame([1.0]), want_proba=False)
+                _, waited, _ = await batcher.submit(loaded, frame([1.0]), want_proba=False)
+                waits.append(waited)
             await batcher.close()
-            return (time.perf_counter() - start) / 20
+            return waits
 
-        per_request = asyncio.run(main())
-    assert per_request < 0.008  # a lone request is dispatched at once, not after max_wait_ms
+        waits = asyncio.run(main())
+    # a batcher that waited for company would hold every lone request the full 10 ms; one that
+    # dispatches at once shows less on at least one of 20 tries, however busy the machine is
+    assert min(waits) < 0.010, waits
+    assert loaded.calls == [1] * 20
 
 
 def test_config_bounds() -> None:

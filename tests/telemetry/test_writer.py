@@ -30,7 +30,7 @@ def test_flushes_on_interval(tmp_path: Path) -> None:
     writer = SegmentWriter(str(tmp_path), flush_interval=0.1).start()
     try:
         assert writer.submit(tabular("a", rows=2))
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 60
         while not parts(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(parts(tmp_path)) == 1
@@ -83,7 +83,9 @@ def test_drops_when_queue_is_full_without_blocking(
         started = time.perf_counter()
         results = [writer.submit(event) for _ in range(10_000)]
         elapsed = time.perf_counter() - started
-    assert elapsed < 0.1
+    # submit never waits for I/O (nothing is on disk below): 10,000 calls take milliseconds; the
+    # bound is loose so a busy machine cannot fail it, yet a submit that blocked would
+    assert elapsed < 5.0
     assert results.count(True) == 100
     assert results.count(False) == 9_900
     assert writer.dropped_rows == 9_900
@@ -101,7 +103,7 @@ def test_write_failure_is_counted_and_the_thread_survives(tmp_path: Path) -> Non
     writer = SegmentWriter(str(blocker), flush_interval=0.05).start()
     try:
         writer.submit(tabular("a", rows=3))
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 60
         while writer.failed_rows < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert writer.failed_rows == 3

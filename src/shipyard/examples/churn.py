@@ -1,9 +1,12 @@
 """A synthetic churn problem whose world changes: the data behind ``shipyard demo``.
 
-``generate`` draws customers; with ``drifted=True`` usage moves up and the plan mix shifts, and the
-relationship between usage and churn changes (concept drift), so a model trained before the change
-loses accuracy and one retrained on recent labelled traffic wins it back. ``train`` is the retraining
-entrypoint the demo's policy runs (``shipyard.examples.churn:train``).
+``generate`` draws customers; with ``drifted=True`` usage moves up and the plan mix shifts (data
+drift), and the relationship between usage and churn flips and sharpens (concept drift): before, light
+users leave; after, heavy users do. A model trained before the change is then right about half the
+time (about 0.5 accuracy), and one retrained on labels from after the change about 0.85 of the time,
+so the gain is large enough to show on a few hundred held-out rows. The same seed gives the same
+rows. ``train`` is the retraining entrypoint the demo's policy runs
+(``shipyard.examples.churn:train``); ``BrokenModel`` is the demo's deliberately bad challenger.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ def generate(
     support = rng.poisson(1.5, n).astype(np.int64)
     plan = rng.choice(PLANS, n, p=[0.2, 0.3, 0.5] if drifted else [0.5, 0.3, 0.2])
     frame = pd.DataFrame({"usage": usage, "tenure": tenure, "support_calls": support, "plan": plan})
-    if drifted:  # heavy users now leave: the sign of usage flips
-        logit = 1.5 * (usage - 5.0) + 0.6 * (support - 1.5) - 0.02 * tenure
+    if drifted:  # heavy users now leave: the sign of usage flips, and it matters more
+        logit = 3.0 * (usage - 5.0) + 0.6 * (support - 1.5) - 0.02 * (tenure - 24.0)
     else:
         logit = (
             -1.5 * (usage - 2.0) + 0.6 * (support - 1.5) - 0.02 * tenure + 0.4 * (plan == "basic")
@@ -57,10 +60,12 @@ def train(window: pd.DataFrame, reference: dict[str, Any]) -> Any:
     return build().fit(X, window["label"].astype(int))
 
 
-class FlakyModel:
-    """A deliberately bad challenger: it crashes on heavy users (about a third of today's traffic)."""
+class BrokenModel:
+    """A deliberately bad challenger: it crashes on every customer it was never tested on (usage above
+    ``limit``), which after the change is nearly every request of the demo's traffic, so its canary
+    fails the success-rate gate on its first analysis, every time."""
 
-    def __init__(self, limit: float = 5.5) -> None:
+    def __init__(self, limit: float = 4.0) -> None:
         self.limit = limit
         self.classes_ = np.array([0, 1])
 

@@ -38,7 +38,7 @@ log = logging.getLogger("shipyard.lifecycle")
 
 LEASE = "controller"
 DEFAULT_TICK_S = 0.5
-DEFAULT_LEASE_TTL_S = 5.0
+DEFAULT_LEASE_TTL_S = 15.0
 
 
 def holder_name() -> str:
@@ -76,6 +76,8 @@ class Controller:
         """How many ticks ended on a refused write (a stale lease)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heart: threading.Thread | None = None
+        self._tick_started: float | None = None
 
     @property
     def leader(self) -> bool:
@@ -132,21 +134,45 @@ class Controller:
     def start(self) -> Controller:
         self._thread = threading.Thread(target=self._run, name="shipyard-controller", daemon=True)
         self._thread.start()
+        self._heart = threading.Thread(target=self._heartbeat, name="shipyard-lease", daemon=True)
+        self._heart.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            self._tick_started = started
             try:
                 self.tick()
             except Exception:
                 log.exception("controller tick failed")
+            finally:
+                self._tick_started = None
             self._stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+
+    def _heartbeat(self) -> None:
+        """Renew a held lease while a tick is slow (a long monitor run on a busy machine), so the
+        work does not lose it. A tick stuck for longer than one TTL is not covered: it stops
+        renewing, and the lease expires within two TTLs of the tick's start, as a stalled
+        process's does. The renewal keeps the epoch, so the tick's fence stays valid."""
+        while not self._stop.wait(self.lease_ttl / 4):
+            started, held = self._tick_started, self.lease
+            if held is None or started is None or time.monotonic() - started > self.lease_ttl:
+                continue
+            try:
+                renewed = self.leases.acquire_lease(LEASE, self.holder, self.lease_ttl)
+            except ShipyardError as exc:
+                log.warning("controller cannot renew its lease: %s", exc)
+                continue
+            if renewed is None or renewed.epoch != held.epoch:
+                log.info("controller %s lost the lease while working", self.holder)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._heart is not None:
+            self._heart.join(timeout)
         if self.loop is not None:
             self.loop.close()
         if self.maintenance is not None:

@@ -257,15 +257,31 @@ class ClosedLoop:
                 ok=False, error=f"no retraining job is configured for {policy.endpoint!r}"
             )
         now = dt.datetime.now(dt.UTC)
+        since = now - dt.timedelta(seconds=config.window)
+        if config.after_drift and action.why.get("trigger") == "drift":
+            since = max(since, self._drift_onset(policy.endpoint, now) or since)
         return self.retrainer.run(
             policy.endpoint,
             config.job(),
             parent=self._champion(policy.endpoint),
-            since=now - dt.timedelta(seconds=config.window),
+            since=since,
             until=now,
             trigger={"policy": policy.name, **action.why},
             actor=ACTOR,
         )
+
+    def _drift_onset(self, endpoint: str, now: dt.datetime) -> dt.datetime | None:
+        """End of the first monitor window of the current drift episode (the trailing run of
+        drifted windows), or None when the last window did not drift."""
+        points = self.monitor_store.points(
+            endpoint, metric="drift.dataset", since=now - dt.timedelta(days=7), limit=500
+        )
+        onset = None
+        for point in reversed(points):
+            if point.value < 1:
+                break
+            onset = point.window_end
+        return onset
 
     def _evaluate(
         self, endpoint: str, challenger: ModelVersion, retrain: RetrainResult

@@ -118,6 +118,9 @@ class RetrainConfig(_Strict):
     holdout: float = Field(default=0.2, gt=0, lt=1)
     window: Duration = 7 * 86400.0
     min_rows: int = Field(default=50, ge=1)
+    after_drift: bool = False
+    """When a drift trigger fired, start the window no earlier than the end of the episode's first
+    drifted monitor window: the change happened before it, so the job sees labels from after it only."""
 
     def job(self) -> RetrainJob:
         return RetrainJob(
@@ -137,6 +140,7 @@ class EvaluationConfig(_Strict):
     min_relative_change: float = 0.0
     threshold: float | None = None
     max_latency_ratio: float = 3.0
+    significant: bool = False
 
     def criteria(self) -> Criteria:
         return Criteria(**self.model_dump())

@@ -166,7 +166,15 @@ def demo(
         None, "--home", help="Use this home instead of a fresh temporary one."
     ),
 ) -> None:
-    """Train, register, alias, load and predict end to end on a fresh temporary home."""
+    """Run the whole life of a model, end to end, on a fresh home.
+
+    Trains and registers a churn model, makes it the champion, serves it on 127.0.0.1 with the
+    controller, and sends traffic with ground truth. Then the world changes: the monitor flags the
+    drift, the policy retrains on labels from after the change, the challenger beats the champion on
+    held-out labels (gain >= 0.10, 95 % interval above 0), and a canary rollout with gates promotes
+    it; a deliberately broken challenger is then rolled back by its success-rate gate. Prints a table
+    of what happened and writes an HTML report; exits 0 only if every stage happened as described.
+    """
     from shipyard.interfaces.cli.demo import run_demo
 
     run_demo(home)
