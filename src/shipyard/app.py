@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -104,6 +105,10 @@ class Services:
             self.registry, self.registry.blobs, temp_roots=[self.settings.resolved_logs_uri()]
         )
 
+    def feedback_log(self, flush: Callable[[], object]) -> FeedbackLog:
+        """The feedback log of a server: ``flush`` publishes predictions still queued in memory."""
+        return _feedback_log(self.settings, self.logs, self.registry, flush)
+
     def log_writer(self) -> SegmentWriter:
         """A started prediction-log writer (for servers); the caller closes it."""
         s = self.settings
@@ -134,6 +139,23 @@ def _database_url(settings: Settings) -> str:
 def open_engine(settings: Settings) -> Engine:
     """An engine on the registry database, without touching its schema (for ``shipyard db``)."""
     return make_engine(_database_url(settings))
+
+
+def _feedback_log(
+    settings: Settings,
+    logs: LogReader,
+    registry: RegistryService,
+    flush: Callable[[], object] | None = None,
+) -> FeedbackLog:
+    return FeedbackLog(
+        settings.resolved_logs_uri(),
+        logs,
+        label_rule=registry.label_rule,
+        audit=lambda action, target, details, actor: registry.record(
+            action, target, details, actor=actor
+        ),
+        flush=flush,
+    )
 
 
 def build(settings: Settings | None = None) -> Services:
@@ -168,7 +190,7 @@ def build(settings: Settings | None = None) -> Services:
         settings=settings,
         registry=registry,
         logs=logs,
-        feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
+        feedback=_feedback_log(settings, logs, registry),
         monitoring=monitoring,
         deployments=deployments,
         rollouts=RolloutService(

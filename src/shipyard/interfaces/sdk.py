@@ -131,13 +131,13 @@ class Client:
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
         return self.registry.set_alias(name, alias, version, reason=reason)
 
-    def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
-        """Ground truth by request id (a list of N labels for an N-row request); sent again, replaced.
-        Returns what was accepted and the unknown request ids."""
+    def feedback(self, labels: Mapping[str, object], *, overwrite: bool = False) -> dict[str, Any]:
+        """Ground truth by request id (a list of N labels for an N-row request); replacing a label
+        already recorded needs ``overwrite=True``. Returns what was accepted and the unknown ids."""
         if self._remote is not None:
-            return self._remote.feedback(labels)
+            return self._remote.feedback(labels, overwrite=overwrite)
         assert self._services is not None
-        return self._services.feedback.append(list(labels.items())).to_dict()
+        return self._services.feedback.append(list(labels.items()), overwrite=overwrite).to_dict()
 
     def deploy(
         self,

@@ -15,8 +15,10 @@ from typing import Any
 
 from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.package import bundle
+from shipyard.package.labels import LabelRule
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.package.model import Model
+from shipyard.package.signature import Signature
 from shipyard.registry.blobs import BlobStore
 from shipyard.registry.entities import (
     Alias,
@@ -47,6 +49,7 @@ class RegistryService:
         self.allow_pickle = allow_pickle
         self.alias_guard: Callable[[str, str, int], None] | None = None
         """Checks a move before it happens (protected aliases need approved versions)."""
+        self._label_rules: dict[tuple[str, int], LabelRule] = {}
 
     def _who(self, actor: str | None) -> str:
         return actor or self.actor
@@ -116,6 +119,16 @@ class RegistryService:
     def manifest(self, version: ModelVersion) -> Manifest:
         text = self.blobs.get_bytes(version.manifest_blob).decode()
         return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
+
+    def label_rule(self, name: str, version: int) -> LabelRule:
+        """What a label of this version's target may be (versions are immutable: cached)."""
+        key = (name, version)
+        rule = self._label_rules.get(key)
+        if rule is None:
+            manifest = self.manifest(self.get_version(name, version))
+            rule = LabelRule.from_signature(Signature.from_dict(manifest.signature))
+            self._label_rules[key] = rule
+        return rule
 
     def package_file(self, version: ModelVersion, path: str) -> bytes | None:
         """One file of a version's package, read from the blob store (digest-checked), or None."""

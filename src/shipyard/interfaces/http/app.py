@@ -6,14 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shipyard.app import Services
+from shipyard.core.errors import ShipyardError
 from shipyard.interfaces.http import admin, feedback, management, mlflow, native, v2
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
-from shipyard.interfaces.http.responses import json_response
+from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
 from shipyard.interfaces.http.state import ServerState
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
@@ -49,8 +50,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         dataplane=dataplane,
         follower=follower,
         metrics=metrics,
-        feedback=services.feedback if writer is not None else None,
-        flush_log=writer.flush if writer is not None else None,
+        feedback=services.feedback_log(writer.flush) if writer is not None else None,
         services=services,
     )
 
@@ -82,7 +82,12 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
             *admin.routes(),
         ],
         lifespan=lifespan,
-        exception_handlers={404: _not_found, 405: _method_not_allowed},
+        exception_handlers={
+            404: _not_found,
+            405: _method_not_allowed,
+            ShipyardError: shipyard_error,
+            ClientDisconnect: client_disconnected,
+        },
     )
     app.state.shipyard = state
     app.add_middleware(RequestIdMiddleware)
