@@ -168,6 +168,7 @@ def build(settings: Settings | None = None) -> Services:
         cache_dir=settings.cache_dir,
         actor=settings.actor,
         allow_pickle=settings.allow_pickle,
+        allow_code=settings.allow_code,
     )
     logs = LogReader(settings.resolved_logs_uri())
     notifiers = [create_notifier("log", {})]

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     allow_pickle: bool = False
     """Allow loading pickle-based packages. Off because unpickling can execute arbitrary code."""
 
+    allow_code: bool = False
+    """Allow loading packages that run their own Python code (the python flavor) without a
+    recorded ``shipyard trust``. Off because that code runs with the loader's rights."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -11,6 +11,7 @@
     ├── PackageError                 a package cannot be written or read
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
+    │       └── UntrustedCode        a package's own Python code was not trusted to run
     ├── MissingDependency            an optional extra is not installed (message has the pip command)
     ├── ModelFailure                 the model itself raised while predicting
     └── Unavailable                  a backing service cannot be reached, or is not ready yet
@@ -78,6 +79,10 @@ class UnsafeFormatError(PackageError):
     """Loading would unpickle data, which can execute arbitrary code; refused without opt-in."""
 
 
+class UntrustedCode(UnsafeFormatError):
+    """A package would run its own Python code, and nobody decided to trust it."""
+
+
 class MissingDependency(ShipyardError):
     """An optional dependency is not installed."""
 
@@ -127,4 +132,5 @@ __all__ = [
     "ShipyardError",
     "Unavailable",
     "UnsafeFormatError",
+    "UntrustedCode",
 ]

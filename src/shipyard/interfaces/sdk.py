@@ -121,9 +121,11 @@ class Client:
             dataset_uri=dataset_uri,
         )
 
-    def load_model(self, ref: str, *, allow_pickle: bool | None = None) -> Model:
+    def load_model(
+        self, ref: str, *, allow_pickle: bool | None = None, allow_code: bool | None = None
+    ) -> Model:
         """Load ``name/3``, ``name@alias`` or ``models:/...``: verified, ready to ``predict``."""
-        return self.registry.load(ref, allow_pickle=allow_pickle)
+        return self.registry.load(ref, allow_pickle=allow_pickle, allow_code=allow_code)
 
     def register(self, path: str | os.PathLike[str], *, name: str | None = None) -> ModelVersion:
         return self.registry.register(path, name=name)
@@ -195,6 +197,11 @@ def log_model(model: object, *, name: str, **options: Any) -> ModelVersion:
     return default_client().log_model(model, name=name, **options)
 
 
-def load_model(ref: str, *, allow_pickle: bool | None = None) -> Model:
-    """Load a registered model by reference from the registry of the current settings."""
-    return default_client().load_model(ref, allow_pickle=allow_pickle)
+def load_model(
+    ref: str, *, allow_pickle: bool | None = None, allow_code: bool | None = None
+) -> Model:
+    """Load a registered model by reference from the registry of the current settings.
+
+    A package that runs its own Python code (python flavor) loads only with ``allow_code=True``,
+    ``SHIPYARD_ALLOW_CODE=1`` or after ``shipyard trust MODEL VERSION``."""
+    return default_client().load_model(ref, allow_pickle=allow_pickle, allow_code=allow_code)

@@ -31,6 +31,9 @@ from shipyard.registry.entities import (
 from shipyard.registry.refs import LATEST, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry.store import RegistryStore
 
+TRUST_ACTION = "version.trust"
+"""Audit action recording that a version's own code may run when loaded."""
+
 
 class RegistryService:
     def __init__(
@@ -41,12 +44,16 @@ class RegistryService:
         cache_dir: Path,
         actor: str,
         allow_pickle: bool = False,
+        allow_code: bool = False,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.cache_dir = cache_dir
         self.actor = actor
         self.allow_pickle = allow_pickle
+        self.allow_code = allow_code
+        self.trust_guard: Callable[[str | None], None] | None = None
+        """Checks who may trust code (admin only, once roles exist); None: anyone with access."""
         self.alias_guard: Callable[[str, str, int], None] | None = None
         """Checks a move before it happens (protected aliases need approved versions)."""
         self._label_rules: dict[tuple[str, int], LabelRule] = {}
@@ -162,14 +169,62 @@ class RegistryService:
             raise
         return target, verified
 
-    def load(self, ref: str | ModelRef, *, allow_pickle: bool | None = None) -> Model:
+    def load(
+        self,
+        ref: str | ModelRef,
+        *,
+        allow_pickle: bool | None = None,
+        allow_code: bool | None = None,
+    ) -> Model:
         version = self.resolve(ref)
-        return self.load_version(version, allow_pickle=allow_pickle)
+        return self.load_version(version, allow_pickle=allow_pickle, allow_code=allow_code)
 
-    def load_version(self, version: ModelVersion, *, allow_pickle: bool | None = None) -> Model:
+    def load_version(
+        self,
+        version: ModelVersion,
+        *,
+        allow_pickle: bool | None = None,
+        allow_code: bool | None = None,
+    ) -> Model:
         path, manifest = self.fetch(version)
         pickle_ok = self.allow_pickle if allow_pickle is None else allow_pickle
-        return bundle.load_verified(path, manifest, allow_pickle=pickle_ok)
+        code_ok = self.code_allowed(version, manifest, allow_code)
+        return bundle.load_verified(path, manifest, allow_pickle=pickle_ok, allow_code=code_ok)
+
+    # -- trusting code --------------------------------------------------------------------------------
+
+    def code_allowed(
+        self,
+        version: ModelVersion,
+        manifest: Manifest | None = None,
+        allow_code: bool | None = None,
+    ) -> bool:
+        """Whether loading ``version`` may run its code: no code, an explicit opt-in, or trust."""
+        manifest = manifest or self.manifest(version)
+        if not bundle.runs_code(manifest):
+            return True
+        if allow_code if allow_code is not None else self.allow_code:
+            return True
+        return self.is_trusted(version)
+
+    def is_trusted(self, version: ModelVersion) -> bool:
+        """Whether ``shipyard trust`` was recorded for this version's exact package digest."""
+        events = self.store.list_audit(action=TRUST_ACTION, target=version.ref, limit=100)
+        return any(e.details.get("digest") == version.digest for e in events)
+
+    def trust(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
+        """Record, in the audit log, the decision to let this version's code run when loaded."""
+        if self.trust_guard is not None:  # the role check (admin) plugs in here
+            self.trust_guard(actor)
+        found = self.get_version(name, version)
+        manifest = self.manifest(found)
+        self.record(
+            TRUST_ACTION,
+            found.ref,
+            {"digest": found.digest, "flavor": manifest.flavor.name},
+            actor=actor,
+        )
+        return found
 
     # -- models and versions ------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ app.command("approvals")(governance_cmds.approvals)
 app.command("card")(governance_cmds.card)
 app.command("register")(registry_cmds.register)
 app.command("audit")(registry_cmds.audit)
+app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
 app.command("gc")(gc_cmds.gc)
 
@@ -122,13 +123,18 @@ def predict(
     ),
     proba: bool = typer.Option(False, "--proba", help="Also print class probabilities."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle-based packages."),
+    allow_code: bool = typer.Option(
+        False, "--allow-code", help="Allow a package's own Python code to run (python flavor)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Load a registered model and predict on a file."""
     from shipyard.interfaces.cli.files import read_table
 
     data = read_table(input_path)
-    model = services(ctx).registry.load(ref, allow_pickle=allow_pickle or None)
+    model = services(ctx).registry.load(
+        ref, allow_pickle=allow_pickle or None, allow_code=allow_code or None
+    )
     preds = model.predict(data).tolist()
     result: dict[str, object] = {"model": ref, "predictions": preds}
     if proba:

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from shipyard.core.errors import InvalidArgument
+from shipyard.core.errors import InvalidArgument, UntrustedCode
 from shipyard.interfaces.cli.context import services, state
 from shipyard.interfaces.cli.output import err_console
 
@@ -40,6 +40,11 @@ def serve(
     log_predictions: bool = typer.Option(
         True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."
     ),
+    allow_code: bool = typer.Option(
+        False,
+        "--allow-code",
+        help="Run the own Python code of packages not recorded with `shipyard trust`.",
+    ),
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
@@ -64,9 +69,16 @@ def serve(
             f"two endpoints share a name in {names}; use NAME=REF to tell them apart"
         )
     deployments = services(ctx).deployments
-    for e in endpoints:  # fail fast on what does not exist, before binding a port
+    registry = services(ctx).registry
+    for e in endpoints:  # fail fast on what does not exist or is not trusted, before binding
         for target in deployments.resolve(e.name, e.ref).spec.targets():
-            services(ctx).registry.resolve(target)
+            version = registry.resolve(target)
+            if not registry.code_allowed(version, allow_code=allow_code or None):
+                raise UntrustedCode(
+                    f"{version.ref} runs its own Python code when loaded and is not trusted; "
+                    f"review it, then run: shipyard trust {version.name} {version.version} "
+                    "(or serve with --allow-code, or SHIPYARD_ALLOW_CODE=1)"
+                )
     config = ServeConfig(
         endpoints=endpoints,
         batching=batching,
@@ -77,6 +89,7 @@ def serve(
         poll_interval=poll_interval,
         log_predictions=log_predictions,
         controller=controller,
+        allow_code=allow_code,
     )
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)

@@ -33,6 +33,8 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 def create_app(services: Services, config: ServeConfig) -> Starlette:
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
+    if config.allow_code:  # `serve --allow-code`: the operator decided for every served version
+        services.registry.allow_code = True
     writer = services.log_writer() if config.log_predictions else None
     if writer is not None:
         writer.on_drop = metrics.log_dropped.inc

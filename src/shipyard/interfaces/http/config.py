@@ -41,6 +41,8 @@ class ServeConfig(BaseModel):
     controller_tick: float = Field(default=0.5, gt=0)
     log_predictions: bool = True
     """Write every prediction to the prediction log (for monitoring)."""
+    allow_code: bool = False
+    """Load packages that run their own code even without a recorded ``shipyard trust``."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 
