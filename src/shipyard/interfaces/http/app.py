@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,9 +17,12 @@ from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
 from shipyard.interfaces.http.state import ServerState
+from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
 from shipyard.serving.metrics import ServingMetrics
+
+log = logging.getLogger("shipyard.http")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -57,6 +61,13 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
     )
 
     controller = services.controller(tick=config.controller_tick) if config.controller else None
+    for notifier in services.monitoring.alerts.notifiers:
+        if isinstance(notifier, WebhookNotifier) and not notifier.signed:
+            log.warning(
+                "webhook %s has no secret: its alerts are sent unsigned (set "
+                "SHIPYARD_ALERT_WEBHOOK_SECRET or the notifier's 'secret')",
+                redact_url(notifier.url),
+            )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
