@@ -39,7 +39,7 @@ class Server:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        if self.process.stderr is None:
+        if self.process.stderr is None or self.process.stderr.closed:  # stopped already
             return ""
         with self.process.stderr:
             return self.process.stderr.read()

@@ -4,6 +4,7 @@
     ├── InvalidArgument              the caller passed something malformed (bad reference, bad name, ...)
     │   ├── SchemaError              data does not match a model signature (names the field)
     │   ├── PayloadTooLarge          a request body is over the size limit
+    │   ├── RequestTimeout           a request body did not arrive in time
     │   └── UnsupportedMediaType     a request body is in a format the route does not read
     ├── NotFound                     a model, version, alias or file does not exist
     ├── AlreadyExists                a name that must be unique is taken
@@ -49,6 +50,10 @@ class SchemaError(InvalidArgument):
 
 class PayloadTooLarge(InvalidArgument):
     """A request body is larger than the configured limit."""
+
+
+class RequestTimeout(InvalidArgument):
+    """A request body did not arrive within the deadline (a stalled upload)."""
 
 
 class UnsupportedMediaType(InvalidArgument):
@@ -128,6 +133,7 @@ __all__ = [
     "Overloaded",
     "PackageError",
     "PayloadTooLarge",
+    "RequestTimeout",
     "SchemaError",
     "ShipyardError",
     "Unavailable",

@@ -9,6 +9,7 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.InvalidArgument: 2,
     errors.SchemaError: 2,
     errors.PayloadTooLarge: 2,
+    errors.RequestTimeout: 2,
     errors.UnsupportedMediaType: 2,
     errors.NotFound: 3,
     errors.AlreadyExists: 4,

@@ -30,6 +30,9 @@ def serve(
         4096, min=1, help="Rows allowed to wait for a batch; beyond that 503 + Retry-After."
     ),
     max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body accepted."),
+    body_timeout: float = typer.Option(
+        30.0, min=0.1, help="Seconds a request body may take to arrive (stalled uploads: 408)."
+    ),
     poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
@@ -86,6 +89,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_queue_rows=max_queue_rows,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        body_timeout=body_timeout,
         poll_interval=poll_interval,
         log_predictions=log_predictions,
         controller=controller,

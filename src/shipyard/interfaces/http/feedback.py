@@ -57,7 +57,7 @@ async def feedback(request: Request) -> Response:
     state = server_state(request)
     if state.feedback is None:
         raise InvalidArgument("this server does not keep a prediction log, so it takes no feedback")
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

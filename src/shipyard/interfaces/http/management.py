@@ -32,7 +32,11 @@ def api(handler: Handler, *, body: bool = False) -> Callable[[Request], Awaitabl
         state = server_state(request)
         if state.services is None:
             raise Unavailable("this server has no management API")
-        raw = await read_body(request, state.config.max_body_bytes) if body else b""
+        raw = (
+            await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
+            if body
+            else b""
+        )
         services = state.services
         result = await asyncio.get_running_loop().run_in_executor(
             None, lambda: handler(request, services, raw)

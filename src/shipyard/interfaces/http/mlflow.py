@@ -28,7 +28,7 @@ async def _invocations(
             "several endpoints are served; post to /endpoints/{name}/invocations "
             f"(one of: {', '.join(state.dataplane.endpoints)})"
         )
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     data, params = mlflow.decode(body, request.headers.get("content-type"))
     if params:
         log.debug("ignoring MLflow params %s: Shipyard models take no inference parameters", params)

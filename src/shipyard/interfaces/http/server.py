@@ -14,6 +14,9 @@ from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 from shipyard.interfaces.http.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_S = 30
+MAX_HEADER_BYTES = 64 * 1024
+"""Most bytes of a request line plus headers. Enforced by the h11 parser while it reads them (a
+middleware only sees headers already parsed; httptools has no such limit), so serve runs h11."""
 
 
 def create_app_from_env() -> Starlette:
@@ -56,6 +59,8 @@ def run(
             access_log=access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
+            http="h11",
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         )
     finally:
         if metrics_dir:

@@ -65,7 +65,7 @@ async def model_ready(request: Request) -> Response:
 
 
 async def _infer(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     raw_length = request.headers.get("inference-header-content-length")
     if raw_length is not None and not raw_length.strip().isdigit():
         raise InvalidArgument(
