@@ -17,6 +17,7 @@ EXIT_CODES: dict[type[errors.ShipyardError], int] = {
     errors.PackageError: 5,
     errors.IntegrityError: 5,
     errors.UnsafeFormatError: 5,
+    errors.UntrustedCode: 5,
     errors.MissingDependency: 6,
     errors.ModelFailure: 8,
     errors.Unavailable: 7,

@@ -17,6 +17,7 @@ STATUS: dict[type[errors.ShipyardError], int] = {
     errors.PackageError: 500,
     errors.IntegrityError: 500,
     errors.UnsafeFormatError: 500,
+    errors.UntrustedCode: 500,
     errors.MissingDependency: 500,
     errors.ModelFailure: 500,
     errors.Unavailable: 503,
