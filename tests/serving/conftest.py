@@ -49,7 +49,9 @@ def start_server(
     home: Path, *args: str, ready_timeout: float = 90.0, wait_for: str = "ready"
 ) -> Server:
     port = free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    # the fake models of shipyard.testing are python-flavor packages whose code is ours: trusted
+    # here (session fixtures start servers before the per-test environment is set)
+    env = {"SHIPYARD_ALLOW_CODE": "1", **os.environ, "SHIPYARD_HOME": str(home)}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -14,6 +14,10 @@ from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 from shipyard.interfaces.http.logs import configure_logging
 
 GRACEFUL_SHUTDOWN_S = 30
+WORKER_STARTUP_S = 60
+"""How long a worker may take to answer uvicorn's health ping: importing pandas, sklearn and the
+flavors takes well over uvicorn's default of 5 s on a busy machine, and a worker killed for it
+is restarted, and killed again, for ever."""
 MAX_HEADER_BYTES = 64 * 1024
 """Most bytes of a request line plus headers. Enforced by the h11 parser while it reads them (a
 middleware only sees headers already parsed; httptools has no such limit), so serve runs h11."""
@@ -59,6 +63,7 @@ def run(
             access_log=access_log,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             server_header=False,
+            timeout_worker_healthcheck=WORKER_STARTUP_S,
             http="h11",
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         )
