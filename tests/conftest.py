@@ -31,6 +31,9 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
     # an unexpected exception in the CLI raises with its traceback in tests (users get one line)
     monkeypatch.setenv("SHIPYARD_DEBUG", "1")
+    # the fake models of shipyard.testing are python-flavor packages: their code is ours, trusted
+    # here once; tests of the trust rule itself remove this (tests/package/test_trust.py)
+    monkeypatch.setenv("SHIPYARD_ALLOW_CODE", "1")
 
 
 def _postgres_available() -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -116,6 +116,10 @@ class Services:
             self.registry, self.registry.blobs, temp_roots=[self.settings.resolved_logs_uri()]
         )
 
+    def feedback_log(self, flush: Callable[[], object]) -> FeedbackLog:
+        """The feedback log of a server: ``flush`` publishes predictions still queued in memory."""
+        return _feedback_log(self.settings, self.logs, self.registry, flush)
+
     def log_writer(self) -> SegmentWriter:
         """A started prediction-log writer (for servers); the caller closes it."""
         s = self.settings
@@ -165,6 +169,23 @@ def open_engine(settings: Settings) -> Engine:
         return make_engine(url)
 
 
+def _feedback_log(
+    settings: Settings,
+    logs: LogReader,
+    registry: RegistryService,
+    flush: Callable[[], object] | None = None,
+) -> FeedbackLog:
+    return FeedbackLog(
+        settings.resolved_logs_uri(),
+        logs,
+        label_rule=registry.label_rule,
+        audit=lambda action, target, details, actor: registry.record(
+            action, target, details, actor=actor
+        ),
+        flush=flush,
+    )
+
+
 def build(settings: Settings | None = None, *, actor: str | None = None) -> Services:
     """The services over the configured registry. ``actor`` is the verified principal recorded for
     changes that do not name one (default: the OS user, who has direct database access)."""
@@ -179,6 +200,7 @@ def build(settings: Settings | None = None, *, actor: str | None = None) -> Serv
         cache_dir=settings.cache_dir,
         actor=actor or os_user(),
         allow_pickle=settings.allow_pickle,
+        allow_code=settings.allow_code,
     )
     logs = LogReader(settings.resolved_logs_uri())
     notifiers = [create_notifier("log", {})]
@@ -200,7 +222,7 @@ def build(settings: Settings | None = None, *, actor: str | None = None) -> Serv
         settings=settings,
         registry=registry,
         logs=logs,
-        feedback=FeedbackLog(settings.resolved_logs_uri(), logs),
+        feedback=_feedback_log(settings, logs, registry),
         monitoring=monitoring,
         deployments=deployments,
         rollouts=RolloutService(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import threading
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ import pytest
 from shipyard.core.errors import InvalidArgument, Unavailable
 from shipyard.monitoring.alerts import AlertManager, Threshold, evaluate
 from shipyard.monitoring.notifiers.base import Notification, create_notifier
+from shipyard.monitoring.notifiers.webhook import verify
 from shipyard.registry.entities import Alert
 from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore
@@ -25,6 +24,7 @@ SECRET = "s3cret"
 class Receiver:
     def __init__(self, fail_first: int = 0, *, hold: bool = False) -> None:
         self.received: list[dict[str, object]] = []
+        self.raw: list[tuple[bytes, str]] = []
         self.bad_signatures = 0
         self.fail_first = fail_first
         self.arrived = threading.Event()
@@ -43,13 +43,14 @@ class Receiver:
                     self.send_response(503)
                     self.end_headers()
                     return
-                want = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(want, self.headers.get("X-Shipyard-Signature", "")):
+                header = self.headers.get("X-Shipyard-Signature", "")
+                if not verify(SECRET, body, header):
                     receiver.bad_signatures += 1
                     self.send_response(401)
                     self.end_headers()
                     return
                 receiver.received.append(json.loads(body))
+                receiver.raw.append((body, header))
                 self.send_response(204)
                 self.end_headers()
 

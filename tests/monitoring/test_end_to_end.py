@@ -93,9 +93,12 @@ def test_feedback_drift_performance_and_alerts(monitored: tuple[Path, Server]) -
         wrong = [1 - v for v in labels[0]]
         first = http.post("/v1/feedback", json=[{"request_id": ids[0], "label": wrong}]).json()
         assert first["accepted"] == 50
+        refused = http.post("/v1/feedback", json={"request_id": ids[0], "label": labels[0]})
+        assert refused.status_code == 409  # relabelling needs "overwrite": true
         result = http.post(
             "/v1/feedback",
             json={
+                "overwrite": True,
                 "items": [
                     *(
                         {"request_id": rid, "label": lab}
@@ -103,12 +106,12 @@ def test_feedback_drift_performance_and_alerts(monitored: tuple[Path, Server]) -
                     ),
                     {"request_id": "no-such-request", "label": 1},
                     {"request_id": ids[1], "label": [1, 0]},
-                ]
+                ],
             },
         ).json()
     assert result["accepted"] == 1000 and result["unknown_ids"] == ["no-such-request"]
     with Client(server.url) as remote:  # the SDK sends feedback too; resending replaces
-        assert remote.feedback({ids[0]: labels[0]})["accepted"] == 50
+        assert remote.feedback({ids[0]: labels[0]}, overwrite=True)["accepted"] == 50
     assert result["mismatched"] == [[ids[1], 50, 2]]
     report = cli(home, "monitor", "run", "churn", "--window", "1h")
     assert report["rows"] == 1000 and report["dataset"]["drift"] is False  # type: ignore[index]

@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from shipyard import package
-from shipyard.core.errors import IntegrityError, InvalidArgument, PackageError, UnsafeFormatError
+from shipyard.core.errors import (
+    IntegrityError,
+    InvalidArgument,
+    PackageError,
+    UnsafeFormatError,
+    UntrustedCode,
+)
 from shipyard.testing import ThresholdModel
 
 
@@ -148,7 +154,9 @@ def test_python_flavor_round_trips_with_its_source(tmp_path: Path) -> None:
     original = ThresholdModel(column="x", threshold=0.3, scale=0.5)
     manifest = package.save(original, tmp_path / "pkg", name="t", X_sample=frame)
     assert manifest.flavor.name == "python" and "code/testing.py" in manifest.files
-    model = package.load(tmp_path / "pkg")
+    with pytest.raises(UntrustedCode, match="runs its own Python code"):
+        package.load(tmp_path / "pkg")  # its code is imported only after a decision
+    model = package.load(tmp_path / "pkg", allow_code=True)
     np.testing.assert_array_equal(model.predict(frame), original.predict(frame))
     np.testing.assert_allclose(model.predict_proba(frame), original.predict_proba(frame))
     assert model.classes == (0, 1)
@@ -190,6 +198,6 @@ def test_unknown_model_type_names_the_flavors(tmp_path: Path) -> None:
 def test_explicit_signature(tmp_path: Path) -> None:
     sig = {"kind": "columns", "columns": [{"name": "x", "dtype": "float64", "nullable": False}]}
     package.save(ThresholdModel(), tmp_path / "p", signature=sig)
-    model = package.load(tmp_path / "p")
+    model = package.load(tmp_path / "p", allow_code=True)
     assert model.predict([{"x": 3}]).tolist() == [1]
     assert model.input_example() is None and model.reference_profiles == {}

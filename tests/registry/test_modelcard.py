@@ -161,3 +161,20 @@ def test_html_escapes_user_text_and_loads_nothing_external(
     assert "a \\| b &amp; &lt;c&gt;" not in card.markdown  # facts are not table cells
     assert "- **Limitations:** a | b &amp; &lt;c&gt;" in card.markdown
     assert "| &lt;b&gt;m&lt;/b&gt; | 1 |" in card.markdown
+
+
+def test_markdown_keeps_only_http_links_and_no_images(registry: RegistryService) -> None:
+    hostile = (
+        "[docs](https://example.com/docs) [click](javascript:alert(1)) [d](data:text/html,x) "
+        "[v](vbscript:msgbox) ![pixel](https://tracker.example/p.png) ![ref][img] [ok][r] [bad][x]\n"
+        "[img]: https://tracker.example/q.png\n[r]: https://example.com/r\n[x]: javascript:alert(2)"
+    )
+    v = _log(registry, lineage=LINEAGE, description=hostile, tags={"intended_use": hostile})
+    card = model_card(registry, "churn", v)
+    md = card.markdown
+    assert "[docs](https://example.com/docs)" in md
+    for bad in ("javascript:", "data:text", "vbscript:", "![", "tracker.example/p.png"):
+        assert bad not in md, bad
+    assert "click" in md and "pixel" in md  # the text stays, as plain text
+    assert "[r]: https://example.com/r" in md
+    assert "<a " not in card.html and "<img" not in card.html

@@ -39,7 +39,7 @@ class Server:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        if self.process.stderr is None:
+        if self.process.stderr is None or self.process.stderr.closed:  # stopped already
             return ""
         with self.process.stderr:
             return self.process.stderr.read()
@@ -49,7 +49,9 @@ def start_server(
     home: Path, *args: str, ready_timeout: float = 300.0, wait_for: str = "ready"
 ) -> Server:
     port = free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    # the fake models of shipyard.testing are python-flavor packages whose code is ours: trusted
+    # here (session fixtures start servers before the per-test environment is set)
+    env = {"SHIPYARD_ALLOW_CODE": "1", **os.environ, "SHIPYARD_HOME": str(home)}
     process = subprocess.Popen(
         [
             sys.executable,

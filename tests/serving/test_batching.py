@@ -23,7 +23,7 @@ class RecordingVersion(LoadedVersion):
 
     def __init__(self, model: object, tmp: Path) -> None:
         package.save(model, tmp / "pkg", name="m", X_sample=pd.DataFrame({"x": [0.0, 1.0]}))
-        loaded = package.load(tmp / "pkg")
+        loaded = package.load(tmp / "pkg", allow_code=True)
         version = ModelVersion(
             name="m",
             version=1,

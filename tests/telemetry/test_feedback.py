@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shipyard.core.errors import InvalidArgument
+from shipyard.core.errors import Conflict, InvalidArgument
 from shipyard.telemetry import FeedbackLog, LogReader, SegmentWriter
 from tests.telemetry.events import T0, tabular
 
@@ -63,16 +63,18 @@ def test_join_unknown_ids_and_mismatches(log: FeedbackLog, tmp_path: Path) -> No
 
 def test_sending_again_replaces_the_label(log: FeedbackLog) -> None:
     log.append([("one", 0), ("two", [True, False])], ts=T0 + 100)
-    log.append([("one", 1.5)], ts=T0 + 200)
+    with pytest.raises(Conflict, match="already have a label"):
+        log.append([("one", 1.5)], ts=T0 + 200)
+    log.append([("one", 1.5)], ts=T0 + 200, overwrite=True)
     log.append([("two", [False, None])], ts=T0 + 300)  # None is not a label: rejected whole
     assert labels(log)[("one", 0)] == "1.5"
     assert labels(log)[("two", 0)] == "true"
     # an older timestamp sent later does not win
-    result = log.append([("one", "late")], ts=T0 + 150)
+    result = log.append([("one", "late")], ts=T0 + 150, overwrite=True)
     assert result.accepted == 1
     assert labels(log)[("one", 0)] == "1.5"
     # equal timestamps: the later write wins, also within one batch
-    log.append([("one", "x"), ("one", "y")], ts=T0 + 200)
+    log.append([("one", "x"), ("one", "y")], ts=T0 + 200, overwrite=True)
     assert labels(log)[("one", 0)] == '"y"'
 
 

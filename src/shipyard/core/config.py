@@ -74,6 +74,10 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at most {MAX_LOG_FLUSH_INTERVAL_S:g}s, got {value:g}s")
         return value
 
+    allow_code: bool = False
+    """Allow loading packages that run their own Python code (the python flavor) without a
+    recorded ``shipyard trust``. Off because that code runs with the loader's rights."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

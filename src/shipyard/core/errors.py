@@ -4,6 +4,7 @@
     ├── InvalidArgument              the caller passed something malformed (bad reference, bad name, ...)
     │   ├── SchemaError              data does not match a model signature (names the field)
     │   ├── PayloadTooLarge          a request body is over the size limit
+    │   ├── RequestTimeout           a request body did not arrive in time
     │   └── UnsupportedMediaType     a request body is in a format the route does not read
     ├── NotFound                     a model, version, alias or file does not exist
     ├── AlreadyExists                a name that must be unique is taken
@@ -14,6 +15,7 @@
     ├── PackageError                 a package cannot be written or read
     │   ├── IntegrityError           a file's digest does not match the manifest: nothing is loaded
     │   └── UnsafeFormatError        pickle-based loading was refused (explicit opt-in needed)
+    │       └── UntrustedCode        a package's own Python code was not trusted to run
     ├── MissingDependency            an optional extra is not installed (message has the pip command)
     ├── ModelFailure                 the model itself raised while predicting
     └── Unavailable                  a backing service cannot be reached, or is not ready yet
@@ -51,6 +53,10 @@ class SchemaError(InvalidArgument):
 
 class PayloadTooLarge(InvalidArgument):
     """A request body is larger than the configured limit."""
+
+
+class RequestTimeout(InvalidArgument):
+    """A request body did not arrive within the deadline (a stalled upload)."""
 
 
 class UnsupportedMediaType(InvalidArgument):
@@ -100,6 +106,10 @@ class UnsafeFormatError(PackageError):
     """Loading would unpickle data, which can execute arbitrary code; refused without opt-in."""
 
 
+class UntrustedCode(UnsafeFormatError):
+    """A package would run its own Python code, and nobody decided to trust it."""
+
+
 class MissingDependency(ShipyardError):
     """An optional dependency is not installed."""
 
@@ -146,10 +156,12 @@ __all__ = [
     "Overloaded",
     "PackageError",
     "PayloadTooLarge",
+    "RequestTimeout",
     "SchemaError",
     "ShipyardError",
     "StaleLease",
     "Unauthenticated",
     "Unavailable",
     "UnsafeFormatError",
+    "UntrustedCode",
 ]

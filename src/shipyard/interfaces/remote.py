@@ -82,8 +82,11 @@ class RemoteServer:
         proba = body.get("probabilities")
         return np.asarray(body["predictions"]), None if proba is None else np.asarray(proba)
 
-    def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
-        items = [{"request_id": rid, "label": label} for rid, label in labels.items()]
+    def feedback(self, labels: Mapping[str, object], *, overwrite: bool = False) -> dict[str, Any]:
+        items = {
+            "items": [{"request_id": rid, "label": label} for rid, label in labels.items()],
+            "overwrite": overwrite,
+        }
         try:
             response = self._http.post(
                 "/v1/feedback",

@@ -134,9 +134,11 @@ class Client:
             dataset_uri=dataset_uri,
         )
 
-    def load_model(self, ref: str, *, allow_pickle: bool | None = None) -> Model:
+    def load_model(
+        self, ref: str, *, allow_pickle: bool | None = None, allow_code: bool | None = None
+    ) -> Model:
         """Load ``name/3``, ``name@alias`` or ``models:/...``: verified, ready to ``predict``."""
-        return self.registry.load(ref, allow_pickle=allow_pickle)
+        return self.registry.load(ref, allow_pickle=allow_pickle, allow_code=allow_code)
 
     def register(self, path: str | os.PathLike[str], *, name: str | None = None) -> ModelVersion:
         return self.registry.register(path, name=name)
@@ -168,13 +170,13 @@ class Client:
         status = decide(name, version, actor=self.registry.actor, comment=comment)
         return dict(plain(status))
 
-    def feedback(self, labels: Mapping[str, object]) -> dict[str, Any]:
-        """Ground truth by request id (a list of N labels for an N-row request); sent again, replaced.
-        Returns what was accepted and the unknown request ids."""
+    def feedback(self, labels: Mapping[str, object], *, overwrite: bool = False) -> dict[str, Any]:
+        """Ground truth by request id (a list of N labels for an N-row request); replacing a label
+        already recorded needs ``overwrite=True``. Returns what was accepted and the unknown ids."""
         if self._remote is not None:
-            return self._remote.feedback(labels)
+            return self._remote.feedback(labels, overwrite=overwrite)
         assert self._services is not None
-        return self._services.feedback.append(list(labels.items())).to_dict()
+        return self._services.feedback.append(list(labels.items()), overwrite=overwrite).to_dict()
 
     def deploy(
         self,
@@ -239,6 +241,11 @@ def log_model(model: object, *, name: str, **options: Any) -> ModelVersion:
     return default_client().log_model(model, name=name, **options)
 
 
-def load_model(ref: str, *, allow_pickle: bool | None = None) -> Model:
-    """Load a registered model by reference from the registry of the current settings."""
-    return default_client().load_model(ref, allow_pickle=allow_pickle)
+def load_model(
+    ref: str, *, allow_pickle: bool | None = None, allow_code: bool | None = None
+) -> Model:
+    """Load a registered model by reference from the registry of the current settings.
+
+    A package that runs its own Python code (python flavor) loads only with ``allow_code=True``,
+    ``SHIPYARD_ALLOW_CODE=1`` or after ``shipyard trust MODEL VERSION``."""
+    return default_client().load_model(ref, allow_pickle=allow_pickle, allow_code=allow_code)

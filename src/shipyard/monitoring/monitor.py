@@ -26,6 +26,7 @@ from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.monitoring.alerts import DEFAULT_THRESHOLDS, AlertManager, Threshold
 from shipyard.monitoring.notifiers.base import Notification
 from shipyard.package.bundle import PROFILE_FILE
+from shipyard.package.labels import LabelRule
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import MetricPoint, ModelVersion
 from shipyard.registry.service import RegistryService
@@ -69,6 +70,8 @@ class MonitorResult:
     unexpected_columns: list[str] = field(default_factory=list)
     performance: dict[str, float] = field(default_factory=dict)
     label_coverage: float = 0.0
+    invalid_labels: int = 0
+    """Stored labels skipped because they do not fit the model's target (counted, not fatal)."""
     estimated: Estimate | None = None
     computational: dict[str, Any] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
@@ -111,6 +114,7 @@ class MonitorResult:
             out[f"performance.{k}"] = float(v)
         if self.rows:
             out["labels.coverage"] = self.label_coverage
+            out["labels.invalid"] = float(self.invalid_labels)
         if self.estimated is not None:
             out["estimated.accuracy"] = self.estimated.accuracy
             out["estimated.roc_auc"] = self.estimated.roc_auc
@@ -141,6 +145,7 @@ class MonitorResult:
             "schema": {"unexpected_columns": self.unexpected_columns},
             "performance": self.performance,
             "label_coverage": self.label_coverage,
+            "invalid_labels": self.invalid_labels,
             "estimated_performance": None if self.estimated is None else self.estimated.to_dict(),
             "computational": self.computational,
             "alerts": [n.payload() for n in self.notifications],
@@ -300,6 +305,41 @@ class MonitorService:
         if probas and calibration:
             result.estimated = estimate(np.concatenate(probas), Calibration.from_dict(calibration))
 
+    def _valid_labels(
+        self, result: MonitorResult, labelled: pd.DataFrame
+    ) -> tuple[pd.DataFrame, list[Any]]:
+        """The rows whose stored label fits their version's target, and those labels decoded.
+
+        Labels stored before they were checked (or written to the log by hand) may be anything:
+        they are skipped and counted in ``invalid_labels``, never allowed to fail the run.
+        """
+        keep: list[bool] = []
+        values: list[Any] = []
+        rules: dict[tuple[str, int], LabelRule | None] = {}
+        for model, version, text in zip(
+            labelled["model"], labelled["version"], labelled["label"], strict=True
+        ):
+            key = (str(model), int(version))
+            if key not in rules:
+                try:
+                    rules[key] = self.registry.label_rule(*key)
+                except NotFound:
+                    rules[key] = None
+            rule = rules[key]
+            ok, value = _decode(str(text))
+            ok = ok and (rule.accepts(value) if rule is not None else _scalar(value))
+            keep.append(ok)
+            if ok:
+                values.append(value)
+        result.invalid_labels = keep.count(False)
+        if result.invalid_labels:
+            log.warning(
+                "%s: skipped %d stored label(s) that do not fit the model's target",
+                result.endpoint,
+                result.invalid_labels,
+            )
+        return labelled[np.asarray(keep, dtype=bool)], values
+
     @staticmethod
     def _outputs(frame: pd.DataFrame) -> pd.DataFrame:
         cols: dict[str, Any] = {}
@@ -320,8 +360,11 @@ class MonitorService:
         labelled = labelled[labelled["label"].notna()]
         if labelled.empty or OUT not in labelled.columns:
             return
+        labelled, values = self._valid_labels(result, labelled)
+        if labelled.empty:
+            return
         preds = labelled[OUT].to_numpy()
-        labels = np.asarray([json.loads(v) for v in labelled["label"]])
+        labels = np.asarray(values)
         proba_cols = [c for c in labelled.columns if c.startswith(PROBA)]
         if proba_cols:
             classes = [_label_value(c[len(PROBA) :], labels) for c in proba_cols]
@@ -339,6 +382,17 @@ class MonitorService:
         else:
             result.performance = classification_metrics(labels, preds)
         result.performance = {k: float(v) for k, v in result.performance.items() if v is not None}
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | bool | int | float)
+
+
+def _decode(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text)
+    except ValueError:
+        return False, None
 
 
 def _label_value(text: str, labels: npt.NDArray[Any]) -> Any:

@@ -46,6 +46,7 @@ SERVICE_METRICS = tuple(
         "estimated.accuracy",
         "estimated.roc_auc",
         "labels.coverage",
+        "labels.invalid",
         "latency.p50_ms",
         "latency.p95_ms",
         "latency.p99_ms",
@@ -116,6 +117,7 @@ class ReportData:
     unexpected_columns: list[str]
     performance: dict[str, float]
     label_coverage: float
+    invalid_labels: int
     estimated: dict[str, Any] | None
     computational: dict[str, Any]
     series: dict[str, Points]
@@ -154,6 +156,11 @@ def build_report(
     series, capped = _series(monitoring, endpoint, history_since, now, config.name, names)
     if capped:
         notes.append(f"Time series are capped to the latest {MAX_POINTS} points per metric.")
+    if result.invalid_labels:
+        notes.append(
+            f"{result.invalid_labels} stored label(s) do not fit the model's target and were "
+            "skipped (not counted in performance)."
+        )
     alerts = [
         asdict(a)
         for a in monitoring.store.alerts(endpoint=endpoint, limit=MAX_ALERTS)
@@ -181,6 +188,7 @@ def build_report(
         unexpected_columns=list(result.unexpected_columns),
         performance=dict(result.performance),
         label_coverage=result.label_coverage,
+        invalid_labels=result.invalid_labels,
         estimated=None if result.estimated is None else result.estimated.to_dict(),
         computational={k: comp.get(k) for k in COMPUTATIONAL_KEYS},
         series=series,

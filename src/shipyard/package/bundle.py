@@ -21,7 +21,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from shipyard._version import __version__
-from shipyard.core.errors import IntegrityError, InvalidArgument, NotFound, PackageError
+from shipyard.core.errors import (
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+    PackageError,
+    UntrustedCode,
+)
 from shipyard.package.environment import capture_lineage, capture_requirements
 from shipyard.package.flavors.base import SavedModel
 from shipyard.package.flavors.hooks import flavor_for, flavor_named
@@ -283,19 +289,36 @@ def load(
     path: str | os.PathLike[str],
     *,
     allow_pickle: bool = False,
+    allow_code: bool = False,
     expected_digest: str | None = None,
 ) -> Model:
-    """Verify and load a package directory."""
+    """Verify and load a package directory (a package with its own code needs ``allow_code``)."""
     directory = Path(path)
     return load_verified(
-        directory, verify(directory, expected_digest=expected_digest), allow_pickle=allow_pickle
+        directory,
+        verify(directory, expected_digest=expected_digest),
+        allow_pickle=allow_pickle,
+        allow_code=allow_code,
     )
 
 
-def load_verified(directory: Path, manifest: Manifest, *, allow_pickle: bool = False) -> Model:
+def runs_code(manifest: Manifest) -> bool:
+    """Whether loading the package imports Python code shipped inside it (the python flavor)."""
+    return bool(getattr(flavor_named(manifest.flavor.name), "runs_code", False))
+
+
+def load_verified(
+    directory: Path, manifest: Manifest, *, allow_pickle: bool = False, allow_code: bool = False
+) -> Model:
     """Load a package whose manifest ``verify`` has just returned."""
     entry = manifest.flavor
     impl = flavor_named(entry.name)
+    if getattr(impl, "runs_code", False) and not allow_code:
+        raise UntrustedCode(
+            f"package {manifest.name!r} ({entry.name} flavor) runs its own Python code when "
+            "loaded; load it only if you trust it: allow_code=True, --allow-code or "
+            "SHIPYARD_ALLOW_CODE=1, or record the decision with: shipyard trust MODEL VERSION"
+        )
     saved = SavedModel(
         files=entry.files,
         framework=entry.framework,

@@ -9,7 +9,9 @@ Recommendations, which lists what is unknown rather than guessing it.
 
 User-provided text comes from version tags: ``intended_use`` (else the model's description),
 ``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (``html.escape``), and the
-page has embedded CSS and no external resource (no script, link, image or URL fetch).
+page has embedded CSS and no external resource (no script, link, image or URL fetch). In Markdown, raw
+HTML is escaped, links keep only http(s) targets (``javascript:``, ``data:`` and the rest become
+plain text) and images become their alt text, so a viewer fetches nothing remote.
 
 ``evaluation`` shape (every key optional)::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -336,9 +339,35 @@ def _alias_history(registry: RegistryService, name: str, version: int) -> _Secti
 # -- rendering ----------------------------------------------------------------------------------------
 
 
+_IMAGE = re.compile(r"!\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])?")
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*(\S*).*$", re.MULTILINE)
+_SAFE_SCHEMES = ("http://", "https://")
+
+
+def _safe_url(url: str) -> bool:
+    return url.strip().strip("<>").lower().startswith(_SAFE_SCHEMES)
+
+
+def _neutralise_links(text: str) -> str:
+    """Only http(s) links survive; images never do (a card must not fetch remote content)."""
+    text = _IMAGE.sub(lambda m: m.group(1), text)
+    text = _LINK.sub(
+        lambda m: (
+            m.group(0)
+            if _safe_url(m.group(2).split()[0] if m.group(2).split() else "")
+            else m.group(1)
+        ),
+        text,
+    )
+    return _REFERENCE.sub(lambda m: m.group(0) if _safe_url(m.group(1)) else "", text)
+
+
 def _md(text: str) -> str:
-    """Markdown text with raw HTML neutralised (a viewer must not run a user's ``<script>``)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Markdown text with raw HTML neutralised (a viewer must not run a user's ``<script>``), only
+    http(s) links, and no images."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _neutralise_links(text)
 
 
 def _md_cell(text: str) -> str:

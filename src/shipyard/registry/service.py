@@ -11,14 +11,16 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from shipyard.core.errors import InvalidArgument, NotFound, PackageError
 from shipyard.package import bundle
+from shipyard.package.labels import LabelRule
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.package.model import Model
+from shipyard.package.signature import Signature
 from shipyard.registry.blobs import BlobStore
 from shipyard.registry.entities import (
     Alias,
@@ -44,6 +46,10 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+TRUST_ACTION = "version.trust"
+"""Audit action recording that a version's own code may run when loaded."""
+
+
 class RegistryService:
     def __init__(
         self,
@@ -53,12 +59,17 @@ class RegistryService:
         cache_dir: Path,
         actor: str,
         allow_pickle: bool = False,
+        allow_code: bool = False,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.cache_dir = cache_dir
         self.actor = actor
         self.allow_pickle = allow_pickle
+        self.allow_code = allow_code
+        self.trust_guard: Callable[[str | None], None] | None = None
+        """Checks who may trust code (admin only, once roles exist); None: anyone with access."""
+        self._label_rules: dict[tuple[str, int], LabelRule] = {}
 
     def _who(self, actor: str | None) -> str:
         return actor or self.actor
@@ -129,6 +140,16 @@ class RegistryService:
         text = self.blobs.get_bytes(version.manifest_blob).decode()
         return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
 
+    def label_rule(self, name: str, version: int) -> LabelRule:
+        """What a label of this version's target may be (versions are immutable: cached)."""
+        key = (name, version)
+        rule = self._label_rules.get(key)
+        if rule is None:
+            manifest = self.manifest(self.get_version(name, version))
+            rule = LabelRule.from_signature(Signature.from_dict(manifest.signature))
+            self._label_rules[key] = rule
+        return rule
+
     def package_file(self, version: ModelVersion, path: str) -> bytes | None:
         """One file of a version's package, read from the blob store (digest-checked), or None."""
         sha = self.manifest(version).files.get(path)
@@ -165,14 +186,62 @@ class RegistryService:
             raise
         return target, verified
 
-    def load(self, ref: str | ModelRef, *, allow_pickle: bool | None = None) -> Model:
+    def load(
+        self,
+        ref: str | ModelRef,
+        *,
+        allow_pickle: bool | None = None,
+        allow_code: bool | None = None,
+    ) -> Model:
         version = self.resolve(ref)
-        return self.load_version(version, allow_pickle=allow_pickle)
+        return self.load_version(version, allow_pickle=allow_pickle, allow_code=allow_code)
 
-    def load_version(self, version: ModelVersion, *, allow_pickle: bool | None = None) -> Model:
+    def load_version(
+        self,
+        version: ModelVersion,
+        *,
+        allow_pickle: bool | None = None,
+        allow_code: bool | None = None,
+    ) -> Model:
         path, manifest = self.fetch(version)
         pickle_ok = self.allow_pickle if allow_pickle is None else allow_pickle
-        return bundle.load_verified(path, manifest, allow_pickle=pickle_ok)
+        code_ok = self.code_allowed(version, manifest, allow_code)
+        return bundle.load_verified(path, manifest, allow_pickle=pickle_ok, allow_code=code_ok)
+
+    # -- trusting code --------------------------------------------------------------------------------
+
+    def code_allowed(
+        self,
+        version: ModelVersion,
+        manifest: Manifest | None = None,
+        allow_code: bool | None = None,
+    ) -> bool:
+        """Whether loading ``version`` may run its code: no code, an explicit opt-in, or trust."""
+        manifest = manifest or self.manifest(version)
+        if not bundle.runs_code(manifest):
+            return True
+        if allow_code if allow_code is not None else self.allow_code:
+            return True
+        return self.is_trusted(version)
+
+    def is_trusted(self, version: ModelVersion) -> bool:
+        """Whether ``shipyard trust`` was recorded for this version's exact package digest."""
+        events = self.store.list_audit(action=TRUST_ACTION, target=version.ref, limit=100)
+        return any(e.details.get("digest") == version.digest for e in events)
+
+    def trust(self, name: str, version: int, *, actor: str | None = None) -> ModelVersion:
+        """Record, in the audit log, the decision to let this version's code run when loaded."""
+        if self.trust_guard is not None:  # the role check (admin) plugs in here
+            self.trust_guard(actor)
+        found = self.get_version(name, version)
+        manifest = self.manifest(found)
+        self.record(
+            TRUST_ACTION,
+            found.ref,
+            {"digest": found.digest, "flavor": manifest.flavor.name},
+            actor=actor,
+        )
+        return found
 
     # -- models and versions ------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 A label is sent as ``(request_id, label)``: a scalar for a 1-row request, or a list of N labels in
 row order for an N-row request. Every item is checked against the prediction log: ids never logged
 are reported in ``FeedbackResult.unknown_ids``, lists of the wrong length in ``mismatched``, labels
-that are missing or cannot be encoded in ``invalid``. Nothing is dropped silently.
+that are missing or cannot be encoded in ``invalid``. Nothing is dropped silently. A label that is
+not a valid value of the model's target (see ``shipyard.package.labels``) fails the call, naming
+the item; relabelling a request needs ``overwrite=True`` and is audited.
 
 Accepted labels are appended as one Parquet segment
 ``{root}/feedback/date={YYYY-MM-DD}/part-{time_ns}-{pid}-{seq}.parquet`` (the UTC day of arrival;
@@ -13,7 +15,7 @@ all fit one column) and ``ts`` (timestamp[us, UTC]).
 
 Upserts are resolved when reading (``LogReader.with_labels``): the latest ``ts`` wins, ties broken
 by segment name (write order) then position in the segment. Writes stay append-only, and sending a
-label again for the same (request_id, row) corrects it.
+label again for the same (request_id, row) with ``overwrite=True`` corrects it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +34,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.core.errors import InvalidArgument, NotFound
+from shipyard.core.errors import Conflict, InvalidArgument, NotFound, SchemaError
+from shipyard.package.labels import LabelRule
 from shipyard.telemetry._storage import FEEDBACK, SegmentStore, date_dir
-from shipyard.telemetry.reader import LogReader
+from shipyard.telemetry.reader import LoggedRequest, LogReader
 
 FEEDBACK_COMPRESSION = "zstd"  # small, rare writes: favour size
 
@@ -92,16 +95,64 @@ def _as_list(label: Any) -> list[Any] | None:
 
 
 class FeedbackLog:
-    """Append labels for logged predictions; see the module doc for the checks and the layout."""
+    """Append labels for logged predictions; see the module doc for the checks and the layout.
+
+    ``label_rule(model, version)`` says what a label of that version's target may be (classes seen
+    in training, finite numbers): a label it rejects fails the whole call with a ``SchemaError``
+    naming the item, before anything is written. A request that already has a label is relabelled
+    only with ``overwrite=True``, and ``audit`` records who did it. ``flush`` is called once when
+    some ids are not in the log yet (their predictions may still be queued in memory).
+    """
 
     def __init__(
-        self, root: str, reader: LogReader, *, storage_options: dict[str, Any] | None = None
+        self,
+        root: str,
+        reader: LogReader,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        label_rule: Callable[[str, int], LabelRule] | None = None,
+        audit: Callable[[str, str, dict[str, Any], str | None], None] | None = None,
+        flush: Callable[[], object] | None = None,
     ) -> None:
         self.store = SegmentStore(root, storage_options)
         self.reader = reader
+        self.label_rule = label_rule
+        self.audit = audit
+        self.flush = flush
+
+    def _known(self, ids: Sequence[str]) -> dict[str, LoggedRequest]:
+        known = self.reader.requests(ids)
+        if self.flush is not None and any(rid not in known for rid in ids):
+            self.flush()
+            known = self.reader.requests(ids)
+        return known
+
+    def _rule(self, request: LoggedRequest) -> LabelRule | None:
+        if self.label_rule is None or request.model is None or request.version is None:
+            return None
+        try:
+            return self.label_rule(request.model, request.version)
+        except NotFound:  # the version was deleted since: nothing left to check against
+            return None
+
+    def _check(self, rule: LabelRule | None, value: Any, where: str, coerce: bool) -> Any:
+        if rule is None or _missing(value):
+            return value
+        if coerce and isinstance(value, str) and not rule.accepts(value):
+            value = _parse_text(value)
+        problem = rule.problem(value)
+        if problem is not None:
+            raise SchemaError(f"{where}: {problem}", field=where)
+        return value
 
     def append(
-        self, items: Sequence[tuple[str, object]], *, ts: float | None = None
+        self,
+        items: Sequence[tuple[str, object]],
+        *,
+        ts: float | None = None,
+        overwrite: bool = False,
+        actor: str | None = None,
+        coerce_text: bool = False,
     ) -> FeedbackResult:
         """Record labels given as (request_id, label) pairs; returns what was accepted."""
         pairs: list[tuple[str, object]] = []
@@ -109,22 +160,30 @@ class FeedbackLog:
             if not isinstance(item, tuple | list) or len(item) != 2:
                 raise InvalidArgument(f"a feedback item is (request_id, label), got {item!r}")
             pairs.append((str(item[0]), item[1]))
-        known = self.reader.request_rows([rid for rid, _ in pairs])
+        known = self._known([rid for rid, _ in pairs])
         result = FeedbackResult()
         ids: list[str] = []
         rows: list[int] = []
         labels: list[str] = []
-        for rid, label in pairs:
-            expected = known.get(rid)
-            if expected is None:
+        for i, (rid, label) in enumerate(pairs):
+            request = known.get(rid)
+            if request is None:
                 _note(result.unknown_ids, rid)
                 continue
+            expected = request.rows
             values = _as_list(label)
+            listed = values is not None
             if values is None:
                 values = [label]
             if len(values) != expected:
                 result.mismatched.append((rid, expected, len(values)))
                 continue
+            rule = self._rule(request)
+            where = f"items[{i}].label"
+            values = [
+                self._check(rule, v, f"{where}[{j}]" if listed else where, coerce_text)
+                for j, v in enumerate(values)
+            ]
             try:
                 encoded = [encode_label(v) for v in values]
             except ValueError:
@@ -133,27 +192,35 @@ class FeedbackLog:
             ids.extend([rid] * expected)
             rows.extend(range(expected))
             labels.extend(encoded)
+        self._guard_overwrite(ids, rows, overwrite, actor)
         result.accepted = self._write(ids, rows, labels, ts)
         return result
 
     def append_rows(
-        self, items: Sequence[tuple[str, int, object]], *, ts: float | None = None
+        self,
+        items: Sequence[tuple[str, int, object]],
+        *,
+        ts: float | None = None,
+        overwrite: bool = False,
+        actor: str | None = None,
+        coerce_text: bool = False,
     ) -> FeedbackResult:
         """Record labels of single rows, given as (request_id, row, label) triples."""
-        known = self.reader.request_rows([str(rid) for rid, _, _ in items])
+        known = self._known([str(rid) for rid, _, _ in items])
         result = FeedbackResult()
         ids: list[str] = []
         rows: list[int] = []
         labels: list[str] = []
         beyond: dict[str, int] = {}
-        for rid_, row_, label in items:
+        for i, (rid_, row_, label) in enumerate(items):
             rid, row = str(rid_), int(row_)
-            expected = known.get(rid)
-            if expected is None:
+            request = known.get(rid)
+            if request is None:
                 _note(result.unknown_ids, rid)
-            elif not 0 <= row < expected:
+            elif not 0 <= row < request.rows:
                 beyond[rid] = max(beyond.get(rid, 0), row + 1)
             else:
+                label = self._check(self._rule(request), label, f"items[{i}].label", coerce_text)
                 try:
                     labels.append(encode_label(label))
                 except ValueError:
@@ -161,9 +228,33 @@ class FeedbackLog:
                     continue
                 ids.append(rid)
                 rows.append(row)
-        result.mismatched = [(rid, known[rid], got) for rid, got in beyond.items()]
+        result.mismatched = [(rid, known[rid].rows, got) for rid, got in beyond.items()]
+        self._guard_overwrite(ids, rows, overwrite, actor)
         result.accepted = self._write(ids, rows, labels, ts)
         return result
+
+    def _guard_overwrite(
+        self, ids: list[str], rows: list[int], overwrite: bool, actor: str | None
+    ) -> None:
+        """Refuse to relabel without ``overwrite``; audit a relabelling that is allowed."""
+        if not ids:
+            return
+        existing = sorted(self.reader.labelled_ids(ids))
+        if not existing:
+            return
+        if not overwrite:
+            shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
+            raise Conflict(
+                f"{len(existing)} request(s) already have a label ({shown}); "
+                'send "overwrite": true to replace them'
+            )
+        if self.audit is not None:
+            self.audit(
+                "feedback.overwrite",
+                "feedback",
+                {"requests": len(existing), "request_ids": existing[:1000]},
+                actor,
+            )
 
     def ingest_file(
         self,
@@ -172,6 +263,8 @@ class FeedbackLog:
         label_column: str = "label",
         *,
         ts: float | None = None,
+        overwrite: bool = False,
+        actor: str | None = None,
     ) -> FeedbackResult:
         """Load labels from a CSV or Parquet file.
 
@@ -195,12 +288,15 @@ class FeedbackLog:
             return self.append_rows(
                 [(rid, int(r), lab) for rid, r, lab in zip(ids, row_values, labels, strict=True)],
                 ts=ts,
+                overwrite=overwrite,
+                actor=actor,
+                coerce_text=True,
             )
         grouped: dict[str, list[Any]] = {}
         for rid, lab in zip(ids, labels, strict=True):
             grouped.setdefault(str(rid), []).append(lab)
         items = [(rid, labs[0] if len(labs) == 1 else labs) for rid, labs in grouped.items()]
-        return self.append(items, ts=ts)
+        return self.append(items, ts=ts, overwrite=overwrite, actor=actor, coerce_text=True)
 
     def _write(self, ids: list[str], rows: list[int], labels: list[str], ts: float | None) -> int:
         if not ids:
@@ -224,6 +320,15 @@ class FeedbackLog:
 def _note(target: list[str], rid: str) -> None:
     if rid not in target:
         target.append(rid)
+
+
+def _parse_text(text: str) -> Any:
+    """A label read from a text file, typed: ``"1"`` -> 1, ``"2.5"`` -> 2.5, ``"true"`` -> True."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) else text
 
 
 def _read_table(path: str | Path, id_column: str) -> pa.Table:

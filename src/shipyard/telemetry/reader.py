@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
@@ -51,6 +52,15 @@ _FEEDBACK_OPTIONS = (
     "union_by_name=true, hive_partitioning=true, hive_types={'date': 'DATE'}, "
     "filename=true, file_row_number=true"
 )
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """What the log knows of one request id: its rows and the version that answered it."""
+
+    rows: int
+    model: str | None
+    version: int | None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -382,15 +392,22 @@ class LogReader:
         Looks in the raw (not yet compacted) segments, then in the request-id index; never scans
         the compacted log. ``endpoint`` and ``since`` narrow the answer.
         """
+        return {rid: rows for rid, (_, rows, _) in self._locate(ids, endpoint, since).items()}
+
+    def _locate(
+        self, ids: Sequence[str], endpoint: str | None, since: datetime | None
+    ) -> dict[str, tuple[str, int, datetime | None]]:
+        """(endpoint, rows, first ts or None when still in the raw tail) of each known id."""
         wanted = {str(i) for i in ids}
         if not wanted:
             return {}
         since = _utc(since)
-        found: dict[str, int] = {}
+        found: dict[str, tuple[str, int, datetime | None]] = {}
         try:
             for rid, (ep, rows) in self._tail_rows(wanted).items():
                 if endpoint is None or ep == endpoint:
-                    found[rid] = max(found.get(rid, 0), rows)
+                    prev = found.get(rid)
+                    found[rid] = (ep, max(prev[1] if prev else 0, rows), None)
             missing = wanted - set(found)
             if missing:
                 for rid, entries in self.index.lookup(missing).items():
@@ -399,7 +416,8 @@ class LogReader:
                             continue
                         if since is not None and ts is not None and ts < since:
                             continue
-                        found[rid] = max(found.get(rid, 0), rows)
+                        prev = found.get(rid)
+                        found[rid] = (ep, max(prev[1] if prev else 0, rows), ts)
         except OSError as exc:
             raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
         return found
@@ -449,6 +467,66 @@ class LogReader:
                 prev = out.get(rid)
                 out[rid] = (ep, max(rows[rid], prev[1] if prev else 0))
         return out
+
+    def requests(
+        self, ids: Sequence[str], *, endpoint: str | None = None, since: datetime | None = None
+    ) -> dict[str, LoggedRequest]:
+        """Row count and answering model version of each known request id (shadows excluded).
+
+        Rows come from the raw tail and the index (no scan); the version is then read only from
+        the request's endpoint, from the day it was indexed on (or the whole endpoint for ids still
+        in the raw tail).
+        """
+        located = self._locate(ids, endpoint, since)
+        by_endpoint: dict[str, list[str]] = {}
+        for rid, (ep, _, _) in located.items():
+            by_endpoint.setdefault(ep, []).append(rid)
+        versions: dict[str, tuple[str, int]] = {}
+        for ep, rids in by_endpoint.items():
+            stamps = [located[r][2] for r in rids]
+            first = None if any(t is None for t in stamps) else min(t for t in stamps if t)
+            start = (
+                None if first is None else first.replace(hour=0, minute=0, second=0, microsecond=0)
+            )
+            window = self._window(ep, start, None, None)
+            if window is None:
+                continue
+            _, sql, params = window
+            query = (
+                "SELECT request_id, max(model) FILTER (WHERE route <> 'shadow'), "
+                "max(version) FILTER (WHERE route <> 'shadow') "
+                f"FROM ({sql}) "
+                "WHERE request_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY request_id"
+            )
+            cur = self._cursor()
+            try:
+                rows = cur.execute(query, {**params, "ids": sorted(rids)}).fetchall()
+            finally:
+                cur.close()
+            for rid, model, version in rows:
+                if model is not None and version is not None:
+                    versions[str(rid)] = (str(model), int(version))
+        return {
+            rid: LoggedRequest(rows, *(versions.get(rid) or (None, None)))
+            for rid, (_, rows, _) in located.items()
+        }
+
+    def labelled_ids(self, ids: Sequence[str]) -> set[str]:
+        """The request ids among ``ids`` that already have at least one label."""
+        wanted = sorted({str(i) for i in ids})
+        feedback = self.feedback_files()
+        if not wanted or not feedback:
+            return set()
+        query = (
+            f"SELECT DISTINCT request_id FROM read_parquet($feedback, {_FEEDBACK_OPTIONS}) "
+            "WHERE request_id IN (SELECT unnest($ids::VARCHAR[]))"
+        )
+        cur = self._cursor()
+        try:
+            found = cur.execute(query, {"feedback": feedback, "ids": wanted}).fetchall()
+        finally:
+            cur.close()
+        return {str(rid) for (rid,) in found}
 
     # -- computational metrics ------------------------------------------------------------------
 

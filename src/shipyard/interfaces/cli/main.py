@@ -53,6 +53,7 @@ app.command("card")(governance_cmds.card)
 app.command("register")(registry_cmds.register)
 app.add_typer(registry_cmds.audit_app, name="audit")
 app.add_typer(access_cmds.tokens_app, name="tokens")
+app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
 app.command("gc")(gc_cmds.gc)
 
@@ -132,6 +133,9 @@ def predict(
         "-o",
         help="Write the predictions to this file (.parquet, .csv or .jsonl) instead of printing.",
     ),
+    allow_code: bool = typer.Option(
+        False, "--allow-code", help="Allow a package's own Python code to run (python flavor)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Load a registered model and predict on a file."""
@@ -142,7 +146,9 @@ def predict(
     if output is not None:
         check_output(output)  # before the work, not after
     data = read_table(input_path)
-    model = services(ctx).registry.load(ref, allow_pickle=allow_pickle or None)
+    model = services(ctx).registry.load(
+        ref, allow_pickle=allow_pickle or None, allow_code=allow_code or None
+    )
     preds = model.predict(data).tolist()
     result: dict[str, object] = {"model": ref, "predictions": preds}
     if proba:

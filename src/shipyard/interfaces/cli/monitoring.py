@@ -56,13 +56,16 @@ def feedback_ingest(
     path: Path = typer.Argument(..., help="CSV or Parquet with a request id and a label column."),
     id_column: str = typer.Option("request_id", help="Column holding the request id."),
     label_column: str = typer.Option("label", help="Column holding the label."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace labels already recorded (audited)."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Record ground truth from a file; labels sent again replace the earlier ones."""
+    """Record ground truth from a file; relabelling a request needs --overwrite."""
     if not path.exists():
         raise InvalidArgument(f"{path} does not exist")
     result = services(ctx).feedback.ingest_file(
-        path, id_column=id_column, label_column=label_column
+        path, id_column=id_column, label_column=label_column, overwrite=overwrite
     )
     emit(
         result.to_dict(),

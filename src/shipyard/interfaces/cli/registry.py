@@ -355,3 +355,20 @@ def audit(
             [(e.id, when(e.at), e.actor, e.action, e.target, kv(e.details)) for e in events],
         ),
     )
+
+
+def trust(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="Model name."),
+    version: int = typer.Argument(..., min=1, help="Version whose own code may run when loaded."),
+    as_json: bool = JSON,
+) -> None:
+    """Trust a version's own Python code (python flavor) to run when loaded; audited."""
+    found = services(ctx).registry.trust(model, version)
+    emit(
+        {"model": found.name, "version": found.version, "digest": found.digest},
+        as_json,
+        lambda: console.print(
+            f"trusted the code of {found.ref} ({found.digest[:19]}…)", markup=False
+        ),
+    )

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from shipyard.core.errors import InvalidArgument
+from shipyard.core.errors import InvalidArgument, UntrustedCode
 from shipyard.interfaces.cli.context import services, state
 from shipyard.interfaces.cli.output import err_console
 
@@ -30,6 +30,9 @@ def serve(
         4096, min=1, help="Rows allowed to wait for a batch; beyond that 503 + Retry-After."
     ),
     max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body accepted."),
+    body_timeout: float = typer.Option(
+        30.0, min=0.1, help="Seconds a request body may take to arrive (stalled uploads: 408)."
+    ),
     poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
@@ -66,6 +69,11 @@ def serve(
     ignore_audit_chain: bool = typer.Option(
         False, "--ignore-audit-chain", help="Start even if the audit chain does not verify."
     ),
+    allow_code: bool = typer.Option(
+        False,
+        "--allow-code",
+        help="Run the own Python code of packages not recorded with `shipyard trust`.",
+    ),
 ) -> None:
     """Serve models; follows their aliases and swaps new versions in without downtime."""
     from shipyard.interfaces.http import server
@@ -95,9 +103,16 @@ def serve(
         if controller:  # a bad project file fails now, not later in a worker
             services(ctx).project()
         deployments = services(ctx).deployments
-        for e in endpoints:  # and so does a reference to nothing
+        registry = services(ctx).registry
+        for e in endpoints:  # a reference to nothing, or to untrusted code, fails now too
             for target in deployments.resolve(e.name, e.ref).spec.targets():
-                services(ctx).registry.resolve(target)
+                version = registry.resolve(target)
+                if not registry.code_allowed(version, allow_code=allow_code or None):
+                    raise UntrustedCode(
+                        f"{version.ref} runs its own Python code when loaded and is not trusted; "
+                        f"review it, then run: shipyard trust {version.name} {version.version} "
+                        "(or serve with --allow-code, or SHIPYARD_ALLOW_CODE=1)"
+                    )
     except BaseException:
         sock.close()
         raise
@@ -108,6 +123,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_queue_rows=max_queue_rows,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        body_timeout=body_timeout,
         poll_interval=poll_interval,
         log_predictions=log_predictions,
         controller=controller,
@@ -119,6 +135,7 @@ def serve(
         insecure_no_auth=insecure_no_auth,
         protect_metrics=protect_metrics,
         ignore_audit_chain=ignore_audit_chain,
+        allow_code=allow_code,
     )
     startup_checks(services(ctx), config)  # refuse before binding a port, with the reason
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shipyard.app import Services
+from shipyard.core.errors import ShipyardError
 from shipyard.interfaces.http import admin, feedback, management, mlflow, native, registry_api, v2
 from shipyard.interfaces.http.auth import SecurityMiddleware, startup_checks
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
-from shipyard.interfaces.http.responses import json_response
+from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
 from shipyard.interfaces.http.state import ServerState
+from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
 from shipyard.serving.metrics import ServingMetrics
+
+log = logging.getLogger("shipyard.http")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -35,6 +40,8 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 def create_app(services: Services, config: ServeConfig) -> Starlette:
     startup_checks(services, config)  # no public bind without tokens; an intact audit chain
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
+    if config.allow_code:  # `serve --allow-code`: the operator decided for every served version
+        services.registry.allow_code = True
     writer = services.log_writer() if config.log_predictions else None
     if writer is not None:
         writer.on_drop = metrics.log_dropped.inc
@@ -52,12 +59,18 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         dataplane=dataplane,
         follower=follower,
         metrics=metrics,
-        feedback=services.feedback if writer is not None else None,
-        flush_log=writer.flush if writer is not None else None,
+        feedback=services.feedback_log(writer.flush) if writer is not None else None,
         services=services,
     )
 
     controller = services.controller(tick=config.controller_tick) if config.controller else None
+    for notifier in services.monitoring.alerts.notifiers:
+        if isinstance(notifier, WebhookNotifier) and not notifier.signed:
+            log.warning(
+                "webhook %s has no secret: its alerts are sent unsigned (set "
+                "SHIPYARD_ALERT_WEBHOOK_SECRET or the notifier's 'secret')",
+                redact_url(notifier.url),
+            )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +99,12 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
             *admin.routes(),
         ],
         lifespan=lifespan,
-        exception_handlers={404: _not_found, 405: _method_not_allowed},
+        exception_handlers={
+            404: _not_found,
+            405: _method_not_allowed,
+            ShipyardError: shipyard_error,
+            ClientDisconnect: client_disconnected,
+        },
     )
     app.state.shipyard = state
     app.add_middleware(

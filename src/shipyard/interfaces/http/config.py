@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.interfaces.http.bodies import DEFAULT_MAX_BODY_BYTES
+from shipyard.interfaces.http.bodies import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES
 from shipyard.registry.refs import parse_ref
 from shipyard.serving.batching import (
     DEFAULT_MAX_BATCH_SIZE,
@@ -34,6 +34,8 @@ class ServeConfig(BaseModel):
     max_wait_ms: float = Field(default=DEFAULT_MAX_WAIT_MS, ge=0, le=10)
     max_queue_rows: int = Field(default=DEFAULT_MAX_QUEUE_ROWS, ge=1)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    body_timeout: float = Field(default=DEFAULT_BODY_TIMEOUT_S, gt=0)
+    """Seconds a whole request body may take to arrive; a stalled upload gets 408 and is closed."""
     poll_interval: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
     predict_threads: int = Field(default=4, ge=1)
     controller: bool = True
@@ -57,6 +59,8 @@ class ServeConfig(BaseModel):
     """Require a token for /metrics even on a loopback bind."""
     ignore_audit_chain: bool = False
     """Start even when the audit chain's tip does not verify."""
+    allow_code: bool = False
+    """Load packages that run their own code even without a recorded ``shipyard trust``."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

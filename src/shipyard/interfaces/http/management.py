@@ -1,4 +1,8 @@
-"""The management API: ``/api/deployments`` and ``/api/rollouts`` (JSON in and out)."""
+"""The management API: ``/api/deployments`` and ``/api/rollouts`` (JSON in and out).
+
+Bodies are typed (``schemas``): a wrong type is a 400 naming the field. Errors are not caught here:
+the app's one exception handler turns every ``ShipyardError`` into its response.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.app import Services
-from shipyard.core.durations import duration_seconds
-from shipyard.core.errors import InvalidArgument, ShipyardError, Unavailable
+from shipyard.core.errors import Unavailable
 from shipyard.interfaces.http.auth import principal
 from shipyard.interfaces.http.bodies import read_body
-from shipyard.interfaces.http.requestid import request_id
-from shipyard.interfaces.http.responses import error_response, json_response
+from shipyard.interfaces.http.responses import json_response
+from shipyard.interfaces.http.schemas import DeploymentCreate, DeploymentUpdate, RolloutStart, parse
 from shipyard.interfaces.http.state import server_state
 from shipyard.interfaces.serialize import plain
 from shipyard.lifecycle.service import parse_gate
 from shipyard.registry.deployments import DeploymentSpec
 
-Handler = Callable[[Request, Services, dict[str, Any]], Any]
+Handler = Callable[[Request, Services, bytes], Any]
 
 
 def api(
@@ -34,27 +36,20 @@ def api(
 
     async def endpoint(request: Request) -> Response:
         state = server_state(request)
-        try:
-            if state.services is None:
-                raise Unavailable("this server has no management API")
-            doc: dict[str, Any] = {}
-            if body:
-                raw = await read_body(request, state.config.max_body_bytes)
-                try:
-                    parsed = orjson.loads(raw) if raw else {}
-                except orjson.JSONDecodeError as exc:
-                    raise InvalidArgument(f"request body is not valid JSON: {exc}") from exc
-                if not isinstance(parsed, dict):
-                    raise InvalidArgument("the body must be a JSON object")
-                doc = parsed
-            services = state.services
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: handler(request, services, doc)
-            )
-        except ShipyardError as exc:
-            return error_response(exc, "native", request_id(request.scope))
-        status = 201 if request.method == "POST" and created else 200
-        return json_response(plain(result), status=status)
+        if state.services is None:
+            raise Unavailable("this server has no management API")
+        raw = (
+            await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
+            if body
+            else b""
+        )
+        services = state.services
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: handler(request, services, raw)
+        )
+        return json_response(
+            plain(result), status=201 if request.method == "POST" and created else 200
+        )
 
     return endpoint
 
@@ -64,13 +59,13 @@ def actor(request: Request) -> str:
     return principal(request).name
 
 
-def _list(request: Request, s: Services, doc: dict[str, Any]) -> Any:
+def _list(request: Request, s: Services, raw: bytes) -> Any:
     return [
         {"name": d.name, "revision": d.revision, **d.spec.to_dict()} for d in s.deployments.all()
     ]
 
 
-def _get(request: Request, s: Services, doc: dict[str, Any]) -> Any:
+def _get(request: Request, s: Services, raw: bytes) -> Any:
     d = s.deployments.get(request.path_params["name"])
     return {
         "name": d.name,
@@ -81,61 +76,58 @@ def _get(request: Request, s: Services, doc: dict[str, Any]) -> Any:
     }
 
 
-def _create(request: Request, s: Services, doc: dict[str, Any]) -> Any:
-    name = doc.get("name")
-    if not isinstance(name, str):
-        raise InvalidArgument("'name' is required")
+def _create(request: Request, s: Services, raw: bytes) -> Any:
+    body = parse(DeploymentCreate, raw)
     d = s.deployments.create(
-        name,
-        DeploymentSpec.from_dict(doc),
-        description=str(doc.get("description", "")),
+        body.name,
+        DeploymentSpec.from_dict(body.spec()),
+        description=body.description,
         actor=actor(request),
     )
     return {"name": d.name, "revision": d.revision, **d.spec.to_dict()}
 
 
-def _set(request: Request, s: Services, doc: dict[str, Any]) -> Any:
-    revision = doc.get("expected_revision")
+def _set(request: Request, s: Services, raw: bytes) -> Any:
+    body = parse(DeploymentUpdate, raw)
     d = s.deployments.set(
         request.path_params["name"],
-        DeploymentSpec.from_dict(doc),
-        reason=str(doc.get("reason", "")),
-        expected_revision=int(revision) if revision is not None else None,
+        DeploymentSpec.from_dict(body.spec()),
+        reason=body.reason,
+        expected_revision=body.expected_revision,
         actor=actor(request),
     )
     return {"name": d.name, "revision": d.revision, **d.spec.to_dict()}
 
 
-def _history(request: Request, s: Services, doc: dict[str, Any]) -> Any:
+def _history(request: Request, s: Services, raw: bytes) -> Any:
     return s.deployments.history(request.path_params["name"])
 
 
-def _rollout_status(request: Request, s: Services, doc: dict[str, Any]) -> Any:
+def _rollout_status(request: Request, s: Services, raw: bytes) -> Any:
     status = s.rollouts.status(request.path_params["name"])
     return {"rollout": status.rollout, "events": status.events}
 
 
-def _rollout_start(request: Request, s: Services, doc: dict[str, Any]) -> Any:
-    if "to" not in doc:
-        raise InvalidArgument("'to' (the version to roll out) is required")
-    steps = doc.get("steps")
-    record = s.rollouts.start(
+def _rollout_start(request: Request, s: Services, raw: bytes) -> Any:
+    body = parse(RolloutStart, raw)
+    return s.rollouts.start(
         request.path_params["name"],
-        to_version=int(doc["to"]),
-        strategy=str(doc.get("strategy", "canary")),
-        steps=tuple(float(x) for x in steps) if steps else None,
-        interval=duration_seconds(doc.get("interval", 60), "interval"),
-        gates=parse_gate([f"{k}={v}" for k, v in (doc.get("gates") or {}).items()]),
-        failure_limit=int(doc.get("failure_limit", 0)),
+        to_version=body.to,
+        strategy=body.strategy,
+        steps=tuple(body.steps) if body.steps else None,
+        interval=body.interval,
+        gates=parse_gate([f"{k}={v}" for k, v in body.gates.items()]),
+        failure_limit=body.failure_limit,
         actor=actor(request),
     )
-    return record
+
+
+ROLLOUT_ACTIONS = ("pause", "resume", "promote", "abort", "rollback")
 
 
 def _rollout_action(action: str) -> Handler:
-    def run(request: Request, s: Services, doc: dict[str, Any]) -> Any:
-        name = request.path_params["name"]
-        return getattr(s.rollouts, action)(name, actor=actor(request))
+    def run(request: Request, s: Services, raw: bytes) -> Any:
+        return getattr(s.rollouts, action)(request.path_params["name"], actor=actor(request))
 
     return run
 
@@ -154,6 +146,6 @@ routes = [
             api(_rollout_action(action), created=False),
             methods=["POST"],
         )
-        for action in ("pause", "resume", "promote", "abort", "rollback")
+        for action in ROLLOUT_ACTIONS
     ),
 ]

@@ -33,7 +33,7 @@ async def _invocations(
             "several endpoints are served; post to /endpoints/{name}/invocations "
             f"(one of: {', '.join(state.dataplane.endpoints)})"
         )
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     loaded = state.dataplane.serving(name)  # routes of one deployment share a signature
     decoded = mlflow.decode(
         body,

@@ -15,7 +15,7 @@ from shipyard.serving.dataplane import InferResult
 
 
 async def _predict(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     data = native.decode(body)
     proba = request.query_params.get("probabilities", "true").lower() not in ("0", "false", "no")
     rid = request_id(request.scope)

@@ -61,41 +61,170 @@ def _native_request(sig: Signature) -> dict[str, Any]:
     }
 
 
-def _post(summary: str, schema: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-            "responses": {
-                "200": {
-                    "description": "predictions",
-                    "content": {"application/json": {"schema": response}},
-                },
-                "400": ERROR,
-                "404": ERROR,
-                "413": ERROR,
-                "500": ERROR,
-                "503": ERROR,
-            },
-        }
+ERROR_CODES = (400, 404, 408, 409, 413, 415, 500, 503)
+ERRORS = {str(code): ERROR for code in ERROR_CODES}
+MLFLOW_ERROR = {
+    "description": "error (MLflow's shape)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MlflowError"}}},
+}
+
+
+def _post(
+    summary: str,
+    schema: dict[str, Any],
+    response: dict[str, Any],
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    status: str = "200",
+    error: dict[str, Any] = ERROR,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": {
+            status: {"description": "OK", "content": {"application/json": {"schema": response}}},
+            **{str(code): error for code in ERROR_CODES},
+        },
     }
+    if parameters:
+        op["parameters"] = parameters
+    return {"post": op}
 
 
-def _get(summary: str) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+def _get(
+    summary: str,
+    response: dict[str, Any] | None = None,
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    media: str = "application/json",
+) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "OK"}
+    if response is not None:
+        ok["content"] = {media: {"schema": response}}
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **ERRORS}}
+    if parameters:
+        op["parameters"] = parameters
+    return {"get": op}
+
+
+def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+VERSION_PARAM = _path_param("version", {"type": "integer", "minimum": 1})
+NAME_PARAM = _path_param("name")
+ANY_OBJECT: dict[str, Any] = {"type": "object"}
+FEEDBACK_ITEM = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1},
+        "label": {"description": "a class seen in training, or a finite number (regressor)"},
+        "overwrite": {"type": "boolean"},
+    },
+    "required": ["request_id", "label"],
+}
+FEEDBACK_REQUEST = {
+    "oneOf": [
+        FEEDBACK_ITEM,
+        {"type": "array", "items": FEEDBACK_ITEM, "minItems": 1},
+        {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": FEEDBACK_ITEM, "minItems": 1},
+                "overwrite": {"type": "boolean"},
+            },
+            "required": ["items"],
+        },
+    ]
+}
+FEEDBACK_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "integer"},
+        "unknown_ids": {"type": "array", "items": {"type": "string"}},
+        "mismatched": {"type": "array"},
+        "invalid": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["accepted", "unknown_ids", "mismatched", "invalid"],
+}
+
+
+def _management(components: dict[str, Any]) -> dict[str, Any]:
+    """The management API's paths, with request bodies from the same models that validate them."""
+    from shipyard.interfaces.http.management import ROLLOUT_ACTIONS
+    from shipyard.interfaces.http.schemas import DeploymentCreate, DeploymentUpdate, RolloutStart
+
+    def ref(model: type[Any]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    listing = {"type": "array", "items": ANY_OBJECT}
+    paths: dict[str, Any] = {
+        "/api/deployments": {
+            **_get("Stored deployments", listing),
+            **_post("Create a deployment", ref(DeploymentCreate), ANY_OBJECT, status="201"),
+        },
+        "/api/deployments/{name}": {
+            **_get("A deployment", ANY_OBJECT, parameters=[NAME_PARAM]),
+            "put": {
+                "summary": "Change a deployment's routes",
+                "parameters": [NAME_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(DeploymentUpdate)}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": ANY_OBJECT}},
+                    },
+                    **ERRORS,
+                },
+            },
+        },
+        "/api/deployments/{name}/history": _get(
+            "A deployment's changes", listing, parameters=[NAME_PARAM]
+        ),
+        "/api/rollouts/{name}": {
+            **_get("A rollout's state and events", ANY_OBJECT, parameters=[NAME_PARAM]),
+            **_post(
+                "Start a rollout",
+                ref(RolloutStart),
+                ANY_OBJECT,
+                parameters=[NAME_PARAM],
+                status="201",
+            ),
+        },
+    }
+    for action in ROLLOUT_ACTIONS:
+        op = _post(f"{action.capitalize()} the rollout", ANY_OBJECT, ANY_OBJECT, status="201")
+        op["post"].pop("requestBody")
+        op["post"]["parameters"] = [NAME_PARAM]
+        paths[f"/api/rollouts/{{name}}/{action}"] = op
+    return paths
 
 
 def document(dataplane: DataPlane) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    text = {"type": "string"}
     paths: dict[str, Any] = {
+        "/v1/feedback": _post(
+            "Ground truth for logged predictions", FEEDBACK_REQUEST, FEEDBACK_RESPONSE
+        ),
+        "/openapi.json": _get("This document", ANY_OBJECT),
+        "/docs": _get("Swagger UI", text, media="text/html"),
+        **_management(components),
         "/v2": _get("Server metadata (Open Inference Protocol)"),
         "/v2/health/live": _get("Liveness"),
         "/v2/health/ready": _get(
             "Readiness: 200 once every endpoint is loaded and warmed, else 503"
         ),
-        "/ping": _get("MLflow-compatible health check"),
-        "/health": _get("MLflow-compatible health check"),
-        "/version": _get("Server version"),
-        "/metrics": _get("Prometheus metrics"),
+        "/ping": _get("MLflow-compatible health check", text, media="text/plain"),
+        "/health": _get("MLflow-compatible health check", text, media="text/plain"),
+        "/version": _get("Server version", text, media="text/plain"),
+        "/metrics": _get("Prometheus metrics", text, media="text/plain"),
         "/api/status": _get("Endpoints, served versions, load errors"),
     }
     single = len(dataplane.endpoints) == 1
@@ -130,47 +259,70 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
             }
             for c in _v2_inputs(sig)
         ]
-        paths[f"/v2/models/{name}/infer"] = _post(
-            f"Open Inference Protocol inference on {name}",
-            {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "inputs": {"type": "array", "items": {"anyOf": v2_inputs}},
-                },
-                "required": ["inputs"],
+        v2_request = {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "inputs": {"type": "array", "items": {"anyOf": v2_inputs}},
             },
-            {"type": "object"},
+            "required": ["inputs"],
+        }
+        v2_summary = f"Open Inference Protocol inference on {name}"
+        paths[f"/v2/models/{name}/infer"] = _post(v2_summary, v2_request, ANY_OBJECT)
+        paths[f"/v2/models/{name}/versions/{{version}}/infer"] = _post(
+            v2_summary + " (one served version)",
+            v2_request,
+            ANY_OBJECT,
+            parameters=[VERSION_PARAM],
         )
+        mlflow_formats: dict[str, dict[str, Any]] = {
+            "dataframe_split": ANY_OBJECT,
+            "dataframe_records": {"type": "array", "items": _record_schema(sig)},
+            "instances": {"type": "array"},
+            "inputs": {},
+        }
         mlflow_schema = {
-            "oneOf": [
-                {"type": "object", "properties": {"dataframe_split": {"type": "object"}}},
+            "oneOf": [  # exactly one format key (and optional params) per request
                 {
                     "type": "object",
-                    "properties": {
-                        "dataframe_records": {"type": "array", "items": _record_schema(sig)}
-                    },
-                },
-                {"type": "object", "properties": {"instances": {"type": "array"}}},
-                {"type": "object", "properties": {"inputs": {}}},
+                    "properties": {key: schema, "params": ANY_OBJECT},
+                    "required": [key],
+                    "additionalProperties": False,
+                }
+                for key, schema in mlflow_formats.items()
             ]
         }
         mlflow_response = {"type": "object", "properties": {"predictions": {"type": "array"}}}
         paths[f"/endpoints/{name}/invocations"] = _post(
-            f"MLflow scoring formats on {name}", mlflow_schema, mlflow_response
+            f"MLflow scoring formats on {name}", mlflow_schema, mlflow_response, error=MLFLOW_ERROR
         )
         if single:
             paths["/invocations"] = _post(
-                f"MLflow scoring formats on {name}", mlflow_schema, mlflow_response
+                f"MLflow scoring formats on {name}",
+                mlflow_schema,
+                mlflow_response,
+                error=MLFLOW_ERROR,
             )
-        paths[f"/v2/models/{name}"] = _get(f"Metadata of {name}")
-        paths[f"/v2/models/{name}/ready"] = _get(f"Readiness of {name}")
+        paths[f"/v2/models/{name}"] = _get(f"Metadata of {name}", ANY_OBJECT)
+        paths[f"/v2/models/{name}/ready"] = _get(f"Readiness of {name}", ANY_OBJECT)
+        paths[f"/v2/models/{name}/versions/{{version}}"] = _get(
+            f"Metadata of {name} at one served version", ANY_OBJECT, parameters=[VERSION_PARAM]
+        )
+        paths[f"/v2/models/{name}/versions/{{version}}/ready"] = _get(
+            f"Readiness of {name} at one served version", ANY_OBJECT, parameters=[VERSION_PARAM]
+        )
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shipyard model server", "version": __version__},
         "paths": paths,
         "components": {
             "schemas": {
+                **components,
+                "MlflowError": {
+                    "type": "object",
+                    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["error_code", "message"],
+                },
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -180,7 +332,7 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
                         "field": {"type": "string"},
                     },
                     "required": ["error"],
-                }
+                },
             }
         },
     }

@@ -8,17 +8,36 @@ permission of each route is in ``permissions.OPERATIONS``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.http.auth import principal
-from shipyard.interfaces.http.management import actor, api
+from shipyard.interfaces.http.management import Handler, actor
+from shipyard.interfaces.http.management import api as raw_api
+from shipyard.interfaces.http.schemas import json_object
 from shipyard.interfaces.serialize import plain
 from shipyard.registry.access import Permission
+
+
+def api(
+    handler: Callable[[Request, Services, dict[str, Any]], Any],
+    *,
+    body: bool = False,
+    created: bool = True,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A management route whose handler reads the body as a JSON object."""
+
+    def on_object(request: Request, s: Services, raw: bytes) -> Any:
+        return handler(request, s, json_object(raw))
+
+    wrapped: Handler = on_object
+    return raw_api(wrapped, body=body, created=created)
 
 
 def _int(value: object, field: str) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shipyard.core.errors import Conflict, ModelFailure, Overloaded, SchemaError, ShipyardError
@@ -55,6 +55,27 @@ def header_text(text: str) -> str:
     return flat.encode("ascii", "backslashreplace").decode("ascii")[:512]
 
 
+def protocol_of(path: str) -> str:
+    """Which protocol's error shape a path answers in (MLflow clients parse their own)."""
+    return "mlflow" if path.endswith("/invocations") else "native"
+
+
+async def shipyard_error(request: Request, exc: Exception) -> Response:
+    """The app's one handler: every ``ShipyardError`` a route raises becomes its response here."""
+    assert isinstance(exc, ShipyardError)
+    rid = request_id(request.scope)
+    response = error_response(exc, protocol_of(request.url.path), rid)
+    if response.status_code >= 500:
+        log.error("request %s %s failed: %s: %s", rid, request.url.path, type(exc).__name__, exc)
+    return response
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request: nobody reads this answer, and it is not our error."""
+    log.debug("request %s: client disconnected", request_id(request.scope))
+    return Response(status_code=499)
+
+
 def model_headers(result: InferResult) -> dict[str, str]:
     return {"x-model-name": result.loaded.version.name, "x-model-version": str(result.version)}
 
@@ -74,25 +95,29 @@ def prediction_route(
         started = time.perf_counter()
         version = ""
         try:
-            response, result = await handler(request, state, name)
-            version = str(result.version)
-            if result.shadows:  # mirrored after the response is sent, never delaying it
-                response.background = BackgroundTask(state.dataplane.run_shadows, result, rid)
-        except ShipyardError as exc:
-            response = error_response(exc, protocol, rid)
-            if isinstance(exc, ModelFailure) and exc.version is not None:  # name who answered
-                version = str(exc.version)
-                response.headers["x-model-name"] = exc.model or ""
-                response.headers["x-model-version"] = version
-            if response.status_code == 500:
-                log.error("request %s to %s failed: %s: %s", rid, name, type(exc).__name__, exc)
-        except Exception as exc:  # a bug of ours: answer 500 with the id, keep serving
-            log.exception("request %s to %s failed unexpectedly", rid, name)
-            response = error_response(
-                ShipyardError(f"internal error {type(exc).__name__} (request id {rid})"),
-                protocol,
-                rid,
-            )
+            try:
+                response, result = await handler(request, state, name)
+                version = str(result.version)
+                if result.shadows:  # mirrored after the response is sent, never delaying it
+                    response.background = BackgroundTask(state.dataplane.run_shadows, result, rid)
+            except ClientDisconnect:  # neither the model's error nor ours: not counted
+                log.debug("request %s to %s: client disconnected", rid, name)
+                return Response(status_code=499)
+            except ShipyardError as exc:
+                response = error_response(exc, protocol, rid)
+                if isinstance(exc, ModelFailure) and exc.version is not None:  # who answered
+                    version = str(exc.version)
+                    response.headers["x-model-name"] = exc.model or ""
+                    response.headers["x-model-version"] = version
+                if response.status_code == 500:
+                    log.error("request %s to %s failed: %s: %s", rid, name, type(exc).__name__, exc)
+            except Exception as exc:  # a bug of ours: answer 500 with the id, keep serving
+                log.exception("request %s to %s failed unexpectedly", rid, name)
+                response = error_response(
+                    ShipyardError(f"internal error {type(exc).__name__} (request id {rid})"),
+                    protocol,
+                    rid,
+                )
         finally:
             in_flight.dec()
         state.metrics.requests.labels(label, version, protocol, str(response.status_code)).inc()

@@ -29,6 +29,9 @@ WORKER_HEALTHCHECK_S = 60
 """How long uvicorn's supervisor waits for a worker to start and to answer its pings. Its default
 (5 s) is shorter than a worker's start (imports, registry, models) on a busy host, where it killed
 and respawned workers in a loop without ever serving."""
+MAX_HEADER_BYTES = 64 * 1024
+"""Most bytes of a request line plus headers. Enforced by the h11 parser while it reads them (a
+middleware only sees headers already parsed; httptools has no such limit), so serve runs h11."""
 
 
 def create_app_from_env() -> Starlette:
@@ -99,6 +102,8 @@ def run(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         server_header=False,
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     try:  # what uvicorn.run does, on the socket bound already
         if workers > 1:

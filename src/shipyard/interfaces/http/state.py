@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -22,7 +21,6 @@ class ServerState:
     follower: RegistryFollower
     metrics: ServingMetrics
     feedback: FeedbackLog | None = None
-    flush_log: Callable[[], object] | None = None
     services: Services | None = None
 
     def default_endpoint(self) -> str | None:

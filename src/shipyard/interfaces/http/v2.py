@@ -7,15 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard._version import __version__
-from shipyard.core.errors import InvalidArgument, ShipyardError
+from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.http.bodies import read_body
 from shipyard.interfaces.http.requestid import request_id
-from shipyard.interfaces.http.responses import (
-    error_response,
-    json_response,
-    model_headers,
-    prediction_route,
-)
+from shipyard.interfaces.http.responses import json_response, model_headers, prediction_route
 from shipyard.interfaces.http.state import ServerState, server_state
 from shipyard.serving.codecs import v2
 from shipyard.serving.dataplane import InferResult
@@ -48,12 +43,9 @@ async def ready(request: Request) -> Response:
 
 
 async def model_metadata(request: Request) -> Response:
-    try:
-        loaded = server_state(request).dataplane.serving(
-            request.path_params["model"], _version(request)
-        )
-    except ShipyardError as exc:
-        return error_response(exc, "v2", request_id(request.scope))
+    loaded = server_state(request).dataplane.serving(
+        request.path_params["model"], _version(request)
+    )
     sig = loaded.model.signature
     return json_response(
         {
@@ -68,15 +60,12 @@ async def model_metadata(request: Request) -> Response:
 
 async def model_ready(request: Request) -> Response:
     name = request.path_params["model"]
-    try:
-        server_state(request).dataplane.serving(name, _version(request))
-    except ShipyardError as exc:
-        return error_response(exc, "v2", request_id(request.scope))
+    server_state(request).dataplane.serving(name, _version(request))
     return json_response({"name": name, "ready": True})
 
 
 async def _infer(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
-    body = await read_body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     raw_length = request.headers.get("inference-header-content-length")
     if raw_length is not None and not raw_length.strip().isdigit():
         raise InvalidArgument(

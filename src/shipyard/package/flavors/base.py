@@ -50,6 +50,8 @@ class Flavor(Protocol):
     """Save and load the models of one framework."""
 
     name: str
+    # a flavor whose load imports code shipped in the package sets ``runs_code = True`` (read with
+    # getattr, so plugins without the attribute are taken as code-free)
 
     def accepts(self, model: object) -> bool:
         """Whether this flavor knows how to save ``model`` (cheap: must not import the framework)."""

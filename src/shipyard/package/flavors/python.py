@@ -45,6 +45,8 @@ class PythonPredictor:
 
 class PythonFlavor:
     name = "python"
+    runs_code = True
+    """Loading imports the package's own module: only after an explicit decision to trust it."""
 
     def accepts(self, model: object) -> bool:
         return callable(getattr(model, "predict", None))
