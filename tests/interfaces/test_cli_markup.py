@@ -56,7 +56,7 @@ NOT_READ = {
     "rollout pause", "rollout resume", "rollout promote", "rollout abort", "rollout rollback",
     "monitor run", "report", "predict", "apply", "retrain", "serve", "controller", "demo",
     "feedback ingest", "db upgrade", "models delete", "versions delete", "gc",
-    "tokens create", "tokens revoke",
+    "tokens create", "tokens revoke", "trust",
 }  # fmt: skip
 
 

@@ -35,7 +35,7 @@ class EchoModel:
 
 
 def _serve(home: Path, names: list[str], **config: Any) -> Iterator[InProcessServer]:
-    services = build(Settings(home=home))
+    services = build(Settings(home=home, allow_code=True))
     app = create_app(
         services,
         ServeConfig(

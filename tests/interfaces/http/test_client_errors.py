@@ -39,7 +39,9 @@ def test_wrong_types_are_400_naming_the_field(
 
 
 def test_not_json_is_400_and_unknown_names_are_404(inprocess: InProcess) -> None:
-    bad = inprocess.client.post("/api/rollouts/cancer", content=b"{to:")
+    bad = inprocess.client.post(
+        "/api/rollouts/cancer", content=b"{to:", headers={"content-type": "application/json"}
+    )
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
     missing = inprocess.client.get("/api/deployments/ghost")
     assert missing.status_code == 404 and missing.json()["type"] == "NotFound"

@@ -61,7 +61,7 @@ def _native_request(sig: Signature) -> dict[str, Any]:
     }
 
 
-ERROR_CODES = (400, 404, 408, 409, 413, 415, 500, 503)
+ERROR_CODES = (400, 401, 403, 404, 408, 409, 413, 415, 500, 503)
 ERRORS = {str(code): ERROR for code in ERROR_CODES}
 MLFLOW_ERROR = {
     "description": "error (MLflow's shape)",
@@ -199,10 +199,39 @@ def _management(components: dict[str, Any]) -> dict[str, Any]:
         },
     }
     for action in ROLLOUT_ACTIONS:
-        op = _post(f"{action.capitalize()} the rollout", ANY_OBJECT, ANY_OBJECT, status="201")
+        op = _post(f"{action.capitalize()} the rollout", ANY_OBJECT, ANY_OBJECT)
         op["post"].pop("requestBody")
         op["post"]["parameters"] = [NAME_PARAM]
         paths[f"/api/rollouts/{{name}}/{action}"] = op
+    paths.update(_registry_api())
+    return paths
+
+
+def _registry_api() -> dict[str, Any]:
+    """The registry's management routes (models, aliases, approvals, audit, tokens): path
+    parameters from the route, an optional JSON object body on writes."""
+    import re
+
+    from shipyard.interfaces.http.registry_api import routes
+
+    ok = {"description": "OK", "content": {"application/json": {"schema": {}}}}
+    paths: dict[str, Any] = {}
+    for route in routes:
+        names = re.findall(r"{(\w+)}", route.path)
+        params = [VERSION_PARAM if n == "version" else _path_param(n) for n in names]
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            op: dict[str, Any] = {
+                "summary": f"{method} {route.path}",
+                "responses": {"200": ok, "201": ok, **ERRORS},
+            }
+            if params:
+                op["parameters"] = params
+            if method != "GET":
+                op["requestBody"] = {
+                    "required": False,
+                    "content": {"application/json": {"schema": ANY_OBJECT}},
+                }
+            paths.setdefault(route.path, {})[method.lower()] = op
     return paths
 
 
@@ -315,7 +344,15 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Shipyard model server", "version": __version__},
         "paths": paths,
+        "security": [{"bearer": []}, {}],
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from `shipyard tokens create`",
+                }
+            },
             "schemas": {
                 **components,
                 "MlflowError": {
