@@ -20,6 +20,7 @@ from shipyard.package import bundle
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.package.model import Model
 from shipyard.registry.blobs import BlobStore
+from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
     Alias,
     AliasEvent,
@@ -294,3 +295,6 @@ class RegistryService:
 
     def revision(self) -> int:
         return self.store.revision()
+
+    def change_feed(self) -> ChangeFeed:
+        return self.store.change_feed()

@@ -37,7 +37,9 @@ def serve(
         4096, min=1, help="Rows allowed to wait for a batch; beyond that 503 + Retry-After."
     ),
     max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body accepted."),
-    poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
+    poll_interval: float = typer.Option(
+        0.2, min=0.05, help="Seconds between registry checks (SQLite; PostgreSQL notifies)."
+    ),
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
