@@ -505,6 +505,8 @@ class Servers:
                 "--max-wait-ms",
                 str(BATCH_WAIT_MS),
             ]
+        else:
+            argv.append("--no-batching")  # batching is the default
         if not log:
             argv.append("--no-log")
         label = "shipyard " + ("(batching)" if batching else "(no batching)")
