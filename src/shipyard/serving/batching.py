@@ -135,7 +135,10 @@ class AdaptiveBatcher:
             live = [item for item in batch if not item.future.cancelled()]
             if not live:
                 continue
-            results = await loop.run_in_executor(self.executor, self._predict, live)
+            if first.loaded.runs_inline(sum(i.rows for i in live)):
+                results = self._predict(live)  # cheaper than the hand-off to a thread
+            else:
+                results = await loop.run_in_executor(self.executor, self._predict, live)
             if self.on_batch is not None:
                 self.on_batch(sum(i.rows for i in live))
             for item, result in zip(live, results, strict=True):

@@ -287,6 +287,9 @@ class DataPlane:
         try:
             if batcher is not None:
                 prediction, queued, _ = await batcher.submit(loaded, validated, want_proba)
+            elif loaded.runs_inline(rows):
+                prediction = loaded.predict(validated, want_proba)
+                queued = 0.0
             else:
                 loop = asyncio.get_running_loop()
                 prediction = await loop.run_in_executor(

@@ -10,6 +10,7 @@ loaded and warmed).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -89,6 +90,9 @@ class RegistryFollower:
             except ShipyardError:
                 self._revision = None
             self.dataplane.load_all()
+            # what is loaded now (modules, models) lives as long as the process: keep it out of
+            # the collector's generations, so that full collections stay short (and pages shared)
+            gc.freeze()
         finally:
             self.initial_load_done.set()
         try:
