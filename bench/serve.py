@@ -44,7 +44,7 @@ or the files of each installed package, from ``/proc/PID/smaps``).
 
 gRPC next to HTTP: ``shipyard serve --grpc-port`` answers ``lr`` over V2 binary HTTP and V2 gRPC,
 both driven by tritonclient's sync clients from this process, one request at a time, with one raw
-FP64 tensor of 1×30 and of 10,000×30 (``--grpc-only`` runs just this part).
+FP64 tensor of 1 x 30 and of 10,000 x 30 (``--grpc-only`` runs just this part).
 
 Diagnosis (no HTTP, in this process): each stage of a request is timed alone -- for the bare app
 (parse, predict, encode) and for shipyard (``native.decode``, ``Signature.validate``,

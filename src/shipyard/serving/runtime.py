@@ -91,11 +91,3 @@ def concat(parts: list[ModelInput]) -> ModelInput:
     if len(frames) == len(parts):
         return pd.concat(frames, ignore_index=True)
     return np.concatenate([np.asarray(p) for p in parts])
-
-
-def merge(parts: list[Prediction]) -> Prediction:
-    if len(parts) == 1:
-        return parts[0]
-    preds = np.concatenate([p.predictions for p in parts])
-    probas = [p.probabilities for p in parts if p.probabilities is not None]
-    return Prediction(preds, np.concatenate(probas) if len(probas) == len(parts) else None)
