@@ -16,6 +16,7 @@ STATUS: dict[type[errors.ShipyardError], str] = {
     errors.NotFound: "NOT_FOUND",
     errors.AlreadyExists: "ALREADY_EXISTS",
     errors.Conflict: "FAILED_PRECONDITION",
+    errors.StaleLease: "FAILED_PRECONDITION",
     errors.PackageError: "INTERNAL",
     errors.IntegrityError: "INTERNAL",
     errors.UnsafeFormatError: "INTERNAL",
