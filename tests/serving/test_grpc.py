@@ -250,3 +250,38 @@ def test_descriptor_matches_the_proto(tmp_path: Path) -> None:
     assert out.read_bytes() == (PROTO_DIR / "inference.binpb").read_bytes(), (
         "inference.binpb is stale: regenerate it (see shipyard/serving/codecs/proto/__init__.py)"
     )
+
+
+def test_grpc_takes_the_same_tokens_as_http(tmp_path: Path, start: Starter) -> None:
+    from shipyard.app import build
+    from shipyard.core.config import Settings
+    from shipyard.testing import ThresholdModel
+
+    home = tmp_path / "auth-home"
+    services = build(Settings(home=home), actor="tester")
+    try:
+        services.registry.log_model(
+            ThresholdModel("x", 0.5), name="m", X_sample=pd.DataFrame({"x": [0.0, 1.0]})
+        )
+        predictor = services.tokens.create("app", ["predictor"], actor="root").secret
+        viewer = services.tokens.create("dash", ["viewer"], actor="root").secret
+    finally:
+        services.close()
+    srv = start("m@latest", "--no-controller", home=home, wait_for="live", grpc=True)
+    assert srv.grpc is not None
+    c = triton.InferenceServerClient(srv.grpc)
+    assert c.is_server_live()  # health stays open, as over HTTP
+    x = triton.InferInput("x", [2], "FP64")
+    x.set_data_from_numpy(np.array([0.2, 0.9]))
+    with pytest.raises(triton.InferenceServerException, match="needs a token") as info:
+        c.infer("m", [x])
+    assert _code(info) == "UNAUTHENTICATED"
+    with pytest.raises(triton.InferenceServerException) as info:
+        c.infer("m", [x], headers={"authorization": "Bearer not-a-token"})
+    assert _code(info) == "UNAUTHENTICATED"
+    with pytest.raises(triton.InferenceServerException) as info:
+        c.infer("m", [x], headers={"authorization": f"Bearer {viewer}"})
+    assert _code(info) == "PERMISSION_DENIED"
+    answer = c.infer("m", [x], headers={"authorization": f"Bearer {predictor}"})
+    assert answer.as_numpy("prediction").tolist() == [0, 1]
+    c.close()
