@@ -42,6 +42,10 @@ and the VmRSS of every uvicorn worker after load with ``--workers 1`` and ``--wo
 found by walking ``/proc``), with a breakdown of a worker's resident memory by origin (anonymous,
 or the files of each installed package, from ``/proc/PID/smaps``).
 
+gRPC next to HTTP: ``shipyard serve --grpc-port`` answers ``lr`` over V2 binary HTTP and V2 gRPC,
+both driven by tritonclient's sync clients from this process, one request at a time, with one raw
+FP64 tensor of 1 x 30 and of 10,000 x 30 (``--grpc-only`` runs just this part).
+
 Diagnosis (no HTTP, in this process): each stage of a request is timed alone -- for the bare app
 (parse, predict, encode) and for shipyard (``native.decode``, ``Signature.validate``,
 ``LoadedVersion.predict`` inline, through ``run_in_executor``, and while another thread validates,
@@ -477,7 +481,13 @@ class Servers:
         )
 
     def shipyard(
-        self, home: Path, *, batching: bool, workers: int = 1, log: bool = True
+        self,
+        home: Path,
+        *,
+        batching: bool,
+        workers: int = 1,
+        log: bool = True,
+        grpc_port: int | None = None,
     ) -> ServerProcess:
         port = free_port()
         argv = [
@@ -505,8 +515,12 @@ class Servers:
                 "--max-wait-ms",
                 str(BATCH_WAIT_MS),
             ]
+        else:
+            argv.append("--no-batching")  # batching is the default
         if not log:
             argv.append("--no-log")
+        if grpc_port is not None:
+            argv += ["--grpc-port", str(grpc_port)]
         label = "shipyard " + ("(batching)" if batching else "(no batching)")
         if not log:
             label += " no log"
@@ -1222,6 +1236,100 @@ async def _diagnose(fx: Fixture, budget_s: float, profile_requests: int) -> Diag
     return diagnosis
 
 
+# -- gRPC next to HTTP (V2 binary tensors, tritonclient) ---------------------------------------------
+
+PROTOCOL_SHAPES = {"1×30": 1, "10,000×30": 10_000}
+"""Rows per request of the gRPC / HTTP comparison (30 float64 columns: the breast-cancer data)."""
+
+
+@dataclass
+class ProtocolStep:
+    protocol: str
+    shape: str
+    requests: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    mb_per_s: float
+
+
+def protocol_steps(address: str, grpc_address: str, duration: float) -> list[ProtocolStep]:
+    """``lr`` over V2 binary HTTP and V2 gRPC, with tritonclient's sync clients, one at a time.
+
+    Both send the rows as one raw FP64 tensor ``[rows, 30]`` and ask for the ``prediction`` output
+    only (binary over HTTP, ``raw_output_contents`` over gRPC); the client is the same library for
+    both, so the difference is the transport and its codec on each side.
+    """
+    import numpy as np
+    import tritonclient.grpc as tgrpc
+    import tritonclient.http as thttp
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer().data.astype(np.float64)
+    out: list[ProtocolStep] = []
+    for shape, rows in PROTOCOL_SHAPES.items():
+        batch = X[np.arange(rows) % len(X)]
+        for protocol in ("http", "grpc"):
+            if protocol == "http":
+                client: Any = thttp.InferenceServerClient(address)
+                inp: Any = thttp.InferInput("input-0", list(batch.shape), "FP64")
+                inp.set_data_from_numpy(batch, binary_data=True)
+                outs: Any = [thttp.InferRequestedOutput("prediction", binary_data=True)]
+            else:
+                client = tgrpc.InferenceServerClient(grpc_address)
+                inp = tgrpc.InferInput("input-0", list(batch.shape), "FP64")
+                inp.set_data_from_numpy(batch)
+                outs = [tgrpc.InferRequestedOutput("prediction")]
+            for _ in range(3):  # warm-up: connection, first predict of this size
+                client.infer("lr", [inp], outputs=outs)
+            latencies: list[float] = []
+            started = time.perf_counter()
+            while time.perf_counter() - started < duration and len(latencies) < MAX_REQUESTS:
+                t0 = time.perf_counter()
+                result = client.infer("lr", [inp], outputs=outs)
+                latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - started
+            assert result.as_numpy("prediction").shape == (rows,)
+            client.close()
+            latencies.sort()
+            out.append(
+                ProtocolStep(
+                    protocol=protocol,
+                    shape=shape,
+                    requests=len(latencies),
+                    rate=len(latencies) / elapsed,
+                    p50_ms=latencies[len(latencies) // 2] * 1e3,
+                    p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+                    mb_per_s=len(latencies) * batch.nbytes / elapsed / 1e6,
+                )
+            )
+    return out
+
+
+def render_protocols(results: Results) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title="[bold]gRPC next to HTTP[/] — lr, V2 binary tensors, tritonclient, c=1",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("rows×cols", "protocol", "requests", "req/s", "p50 ms", "p99 ms", "input MB/s",
+                "gRPC / HTTP req/s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("rows×cols", "protocol") else "right")
+    http = {s.shape: s for s in results.protocols if s.protocol == "http"}
+    for s in results.protocols:
+        ratio = f"{s.rate / http[s.shape].rate:.2f}×" if s.protocol == "grpc" else ""
+        table.add_row(s.shape, s.protocol, str(s.requests), f"{s.rate:,.0f}", _ms(s.p50_ms),
+                      _ms(s.p99_ms), f"{s.mb_per_s:,.1f}", ratio)  # fmt: skip
+    table.caption = (
+        "one sync client in the benchmark process, sequential requests for the step duration; "
+        "input MB/s = tensor bytes sent per second"
+    )
+    table.caption_justify = "left"
+    return table
+
+
 # -- the benchmark -------------------------------------------------------------------------------------
 
 
@@ -1243,6 +1351,7 @@ class Results:
     ceiling: list[Step] = field(default_factory=list)
     servers: list[ServerInfo] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
+    protocols: list[ProtocolStep] = field(default_factory=list)
 
     def find(self, model: str, setup: str, concurrency: int | None) -> Step | None:
         for s in self.steps[model]:
@@ -1287,11 +1396,31 @@ def snapshot_source(work: Path) -> Path:
     return snapshot
 
 
+def run_protocols(
+    fx: Fixture, servers: Servers, duration: float, console: Any, results: Results
+) -> None:
+    grpc_port = free_port()
+    log(console, "starting shipyard with --grpc-port: gRPC next to HTTP")
+    server = servers.start(servers.shipyard(fx.home, batching=True, grpc_port=grpc_port))
+    try:
+        address = server.base_url.removeprefix("http://")
+        results.protocols = protocol_steps(address, f"127.0.0.1:{grpc_port}", duration)
+    finally:
+        servers.stop(server)
+
+
 def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: Results) -> None:
     duration, warmup = args.duration, args.warmup
     src = snapshot_source(work)
     log(console, "fitting the models and registering them in a fresh home")
     fx = build_fixture(work)
+    if args.grpc_only:
+        servers = Servers(work, src)
+        try:
+            run_protocols(fx, servers, duration, console, results)
+        finally:
+            servers.stop_all()
+        return
 
     def load(
         setup: str, url: str, c: int, pids: list[int], client: str = args.client, **kw: float
@@ -1370,6 +1499,7 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: R
             info(server, pids, f"supervisor {supervisor or math.nan:.0f} MB; load s: one worker")
         )
         servers.stop(server)
+        run_protocols(fx, servers, duration, console, results)
     finally:
         servers.stop_all()
 
@@ -1712,6 +1842,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="raw",
         help="load generator: raw HTTP/1.1 on asyncio + httptools (default), or httpx.AsyncClient",
     )
+    parser.add_argument("--grpc-only", action="store_true", help="only the gRPC / HTTP comparison")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -1777,6 +1908,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print()
     console.print(render_servers(results))
     console.print()
+    if results.protocols:
+        console.print(render_protocols(results))
+        console.print()
     if results.diagnosis is not None:
         for table in render_diagnosis(results.diagnosis):
             console.print(table)

@@ -153,3 +153,25 @@ def test_failed_mutation_leaves_no_trace(store: SqlRegistryStore) -> None:
         store.set_tag("m", None, "", "v", actor="a")
     assert store.revision() == before
     assert store.alias_history("m", "champion") == []
+
+
+def test_change_feed_wakes_on_commit_where_the_database_notifies(store: SqlRegistryStore) -> None:
+    store.create_version("m", new(), actor="a")
+    feed = store.change_feed()
+    try:
+        if not feed.notifies:  # SQLite: the follower polls revision() instead
+            assert store.engine.dialect.name == "sqlite"
+            before = store.revision()
+            store.set_alias("m", "champion", 1, actor="a")
+            assert store.revision() > before
+            return
+        assert not feed.wait(0.05)  # nothing changed yet
+        with pytest.raises(NotFound):  # a refused change notifies nobody
+            store.set_alias("m", "champion", 7, actor="a")
+        assert not feed.wait(0.05)
+        store.set_alias("m", "champion", 1, actor="a")
+        started = time.monotonic()
+        assert feed.wait(10.0)  # delivered at commit
+        assert time.monotonic() - started < 1.0
+    finally:
+        feed.close()

@@ -31,6 +31,8 @@ class Server:
     url: str
     process: subprocess.Popen[str]
     home: Path
+    grpc: str | None = None
+    """host:port of the V2 gRPC service, when started with ``grpc=True``."""
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
         if self.process.poll() is None:
@@ -46,9 +48,16 @@ class Server:
 
 
 def start_server(
-    home: Path, *args: str, ready_timeout: float = 300.0, wait_for: str = "ready"
+    home: Path,
+    *args: str,
+    ready_timeout: float = 300.0,
+    wait_for: str = "ready",
+    grpc: bool = False,
 ) -> Server:
     port = free_port()
+    grpc_port = free_port() if grpc else None
+    if grpc_port is not None:
+        args = (*args, "--grpc-port", str(grpc_port))
     # the fake models of shipyard.testing are python-flavor packages whose code is ours: trusted
     # here (session fixtures start servers before the per-test environment is set)
     env = {"SHIPYARD_ALLOW_CODE": "1", **os.environ, "SHIPYARD_HOME": str(home)}
@@ -76,7 +85,8 @@ def start_server(
             raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
         try:
             if httpx.get(f"{url}/v2/health/{wait_for}", timeout=1).status_code == 200:
-                return Server(url, process, home)
+                grpc_address = None if grpc_port is None else f"127.0.0.1:{grpc_port}"
+                return Server(url, process, home, grpc_address)
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -124,6 +134,7 @@ def server(model_home: Path) -> Iterator[Server]:
         "failing@latest",
         "--max-body-mb",
         "1",
+        grpc=True,
     )
     yield srv
     srv.stop()
@@ -142,8 +153,10 @@ Starter = Callable[..., Server]
 def start(model_home: Path) -> Iterator[Starter]:
     started: list[Server] = []
 
-    def _start(*args: str, home: Path | None = None, wait_for: str = "ready") -> Server:
-        srv = start_server(home or model_home, *args, wait_for=wait_for)
+    def _start(
+        *args: str, home: Path | None = None, wait_for: str = "ready", grpc: bool = False
+    ) -> Server:
+        srv = start_server(home or model_home, *args, wait_for=wait_for, grpc=grpc)
         started.append(srv)
         return srv
 

@@ -85,13 +85,15 @@ def test_concurrent_requests_are_merged_within_bounds(tmp_path: Path) -> None:
     assert sum(loaded.calls) == 120
 
 
-def test_a_request_larger_than_the_batch_is_chunked(tmp_path: Path) -> None:
+def test_a_request_larger_than_the_batch_is_its_own_batch(tmp_path: Path) -> None:
     loaded = RecordingVersion(ThresholdModel("x", 0.5), tmp_path)
     with ThreadPoolExecutor(1) as pool:
         batcher = AdaptiveBatcher(BatchingConfig(max_batch_size=4), pool)
-        [result] = run_concurrently(batcher, loaded, [frame(list(np.linspace(0, 1, 10)))])
-    assert isinstance(result, Prediction) and len(result.predictions) == 10
-    assert loaded.calls == [4, 4, 2]
+        inputs = [frame([0.1]), frame(list(np.linspace(0, 1, 10))), frame([0.9])]
+        results = run_concurrently(batcher, loaded, inputs)
+    assert [len(r.predictions) for r in results] == [1, 10, 1]  # type: ignore[attr-defined]
+    assert 10 in loaded.calls  # predicted whole, as without batching
+    assert all(c <= 4 for c in loaded.calls if c != 10)  # and never merged with the small ones
 
 
 def test_one_bad_request_fails_alone(tmp_path: Path) -> None:
@@ -115,6 +117,17 @@ def test_overload_is_refused_not_queued(tmp_path: Path) -> None:
     refused = [r for r in results if isinstance(r, Overloaded)]
     assert refused and all(r.retry_after >= 1 for r in refused)
     assert sum(isinstance(r, Prediction) for r in results) >= 4
+
+
+def test_a_request_larger_than_the_queue_limit_is_taken_when_alone(tmp_path: Path) -> None:
+    loaded = RecordingVersion(ThresholdModel("x", 0.5), tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        batcher = AdaptiveBatcher(
+            BatchingConfig(max_batch_size=4, max_wait_ms=0, max_queue_rows=8), pool
+        )
+        results = run_concurrently(batcher, loaded, [frame([1.0] * 10)])
+    assert isinstance(results[0], Prediction) and len(results[0].predictions) == 10
+    assert loaded.calls == [10]
 
 
 def test_a_lone_request_does_not_wait(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from typing import Any, Literal
 
@@ -275,6 +276,13 @@ def _plain_numbers(column: object) -> bool:
     return isinstance(column, list) and set(map(type, column)) <= _PLAIN_NUMBERS
 
 
+@lru_cache(maxsize=256)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """The column labels of a signature's frames, built once: pandas infers a string dtype for
+    a list of names on every DataFrame otherwise (~50 us a request; indexes are immutable)."""
+    return pd.Index(list(names), dtype=object)
+
+
 def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame | None:
     """Records, dicts of columns or 2-D arrays for an all-numeric, non-nullable signature, checked
     with one array conversion instead of per-column pandas work. None: take the careful path, which
@@ -308,7 +316,7 @@ def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.Data
         return None
     if arr.ndim != 2 or arr.shape[0] == 0 or not np.isfinite(arr).all():
         return None
-    frame = pd.DataFrame(arr, columns=names, copy=False)
+    frame = pd.DataFrame(arr, columns=_column_index(tuple(names)), copy=False)
     for spec in columns:
         if spec.dtype in INTEGER_TYPES:
             values = arr[:, names.index(spec.name)]

@@ -22,6 +22,7 @@ from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
 from shipyard.registry.blobs import BlobStore
+from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
     Alias,
     AliasEvent,
@@ -363,3 +364,6 @@ class RegistryService:
 
     def revision(self) -> int:
         return self.store.revision()
+
+    def change_feed(self) -> ChangeFeed:
+        return self.store.change_feed()

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
     Alert,
     Alias,
@@ -99,6 +100,10 @@ class RegistryStore(Protocol):
 
     def revision(self) -> int:
         """A number that grows with every change: cheap to poll for 'did anything change'."""
+        ...
+
+    def change_feed(self) -> ChangeFeed:
+        """Blocks a follower until the registry may have changed (or lets it poll)."""
         ...
 
     def close(self) -> None: ...

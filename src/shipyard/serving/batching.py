@@ -2,9 +2,11 @@
 
 The batcher dispatches at once when no other request is on its way (no added latency at low load) and
 otherwise waits up to ``max_wait_ms`` to fill a batch of at most ``max_batch_size`` rows. A batch
-never mixes model versions and never exceeds ``max_batch_size`` rows (a larger single request is
-predicted in chunks). If a merged batch fails, each request is retried alone so that one bad request
-fails alone. Work beyond ``max_queue_rows`` queued rows is refused with ``Overloaded``.
+never mixes model versions and merging never makes it exceed ``max_batch_size`` rows; a single
+request larger than that is its own batch, predicted whole as it would be without batching (batching
+is the default: a large request must not pay hundreds of small calls). If a merged batch fails, each
+request is retried alone so that one bad request fails alone. Work that would queue beyond
+``max_queue_rows`` rows behind others is refused with ``Overloaded``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from shipyard.core.errors import Overloaded
-from shipyard.serving.runtime import LoadedVersion, ModelInput, Prediction, concat, merge
+from shipyard.serving.runtime import LoadedVersion, ModelInput, Prediction, concat
 
 DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_WAIT_MS = 5.0
@@ -74,7 +76,9 @@ class AdaptiveBatcher:
     ) -> tuple[Prediction, float, int]:
         """Predict ``data`` as part of a batch: (prediction, seconds queued, batch rows)."""
         rows = len(data)
-        if self._queued_rows + rows > self.config.max_queue_rows:
+        # a request alone is always taken (larger ones are predicted in chunks): the limit bounds
+        # the work waiting behind others, not the size of one request (that is max_body_bytes')
+        if self._queued_rows and self._queued_rows + rows > self.config.max_queue_rows:
             raise Overloaded(
                 f"{self._queued_rows} rows are already queued (limit {self.config.max_queue_rows})",
                 retry_after=1.0,
@@ -135,7 +139,10 @@ class AdaptiveBatcher:
             live = [item for item in batch if not item.future.cancelled()]
             if not live:
                 continue
-            results = await loop.run_in_executor(self.executor, self._predict, live)
+            if first.loaded.runs_inline(sum(i.rows for i in live)):
+                results = self._predict(live)  # cheaper than the hand-off to a thread
+            else:
+                results = await loop.run_in_executor(self.executor, self._predict, live)
             if self.on_batch is not None:
                 self.on_batch(sum(i.rows for i in live))
             for item, result in zip(live, results, strict=True):
@@ -149,15 +156,7 @@ class AdaptiveBatcher:
     def _predict(self, items: list[_Item]) -> list[Prediction | BaseException]:
         loaded = items[0].loaded
         want = any(i.want_proba for i in items)
-        max_rows = self.config.max_batch_size
         try:
-            if len(items) == 1 and items[0].rows > max_rows:
-                data = items[0].data
-                chunks = [
-                    loaded.predict(data[i : i + max_rows], want)
-                    for i in range(0, len(data), max_rows)
-                ]
-                return [merge(chunks)]
             merged = loaded.predict(concat([i.data for i in items]), want)
         except Exception as exc:
             if len(items) == 1:

@@ -21,6 +21,8 @@ from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
 from shipyard.serving.batching import AdaptiveBatcher
+from shipyard.serving.codecs import v2
+from shipyard.serving.codecs.tensors import Tensor
 from shipyard.serving.endpoint import Endpoint, EndpointSpec
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.router import LoadedRoute, LoadedShadow, RouteTable
@@ -285,6 +287,9 @@ class DataPlane:
         try:
             if batcher is not None:
                 prediction, queued, _ = await batcher.submit(loaded, validated, want_proba)
+            elif loaded.runs_inline(rows):
+                prediction = loaded.predict(validated, want_proba)
+                queued = 0.0
             else:
                 loop = asyncio.get_running_loop()
                 prediction = await loop.run_in_executor(
@@ -324,6 +329,36 @@ class DataPlane:
         self._log(name, request_id, loaded, received, "ok", inputs=validated, prediction=prediction)
         shadows = table.shadows_for(loaded) if version is None else []
         return InferResult(name, loaded, prediction, rows, queued, inference, data, shadows)
+
+    async def infer_v2(
+        self,
+        name: str,
+        request: v2.V2Request,
+        *,
+        version: int | None = None,
+        request_id: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[InferResult, list[Tensor]]:
+        """``infer`` for V2 tensors (HTTP JSON, HTTP binary and gRPC alike): the output tensors."""
+        loaded = self.serving(name, version)  # routes of one deployment share a signature
+        data = v2.tensors_to_input(loaded.model.signature, request.inputs)
+        wanted = request.outputs
+        want_proba = wanted is None or any(o.name == "probabilities" for o in wanted)
+        result = await self.infer(
+            name,
+            data,
+            version=version,
+            want_proba=want_proba,
+            request_id=request_id,
+            headers=headers,
+        )
+        pred = result.prediction
+        outputs = v2.output_tensors(
+            pred.predictions,
+            pred.probabilities if want_proba else None,
+            result.loaded.model.classes,
+        )
+        return result, outputs
 
     async def run_shadows(self, result: InferResult, request_id: str) -> None:
         """Mirror a request to its shadows (after the response): logged with route=shadow, never

@@ -15,6 +15,13 @@ from shipyard.registry.entities import ModelVersion
 
 ModelInput = pd.DataFrame | npt.NDArray[Any]
 
+INLINE_MAX_SECONDS = 0.001
+"""Predict calls that recently took less than this run inline on the event loop: handing them to a
+thread costs more than the call itself (two context switches and the GIL passed back and forth)."""
+INLINE_MAX_ROWS = 64
+"""Larger inputs always go to the executor, whatever small ones took."""
+_EWMA = 0.2
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -39,13 +46,28 @@ class LoadedVersion:
         self.has_proba = model.classes is not None
         self._argmax = model.manifest.predict_is_argmax and model.classes is not None
         self._classes = np.asarray(model.classes) if model.classes is not None else None
+        self.small_call_seconds = float("inf")
+        """Moving average of predict calls on at most INLINE_MAX_ROWS rows (inf: none yet)."""
 
     @property
     def number(self) -> int:
         return self.version.version
 
+    def runs_inline(self, rows: int) -> bool:
+        """Whether predicting ``rows`` rows is cheap enough to do on the event loop."""
+        return rows <= INLINE_MAX_ROWS and self.small_call_seconds < INLINE_MAX_SECONDS
+
     def predict(self, data: ModelInput, want_proba: bool) -> Prediction:
         """Predict on already-validated input."""
+        started = time.perf_counter()
+        prediction = self._predict(data, want_proba)
+        if len(data) <= INLINE_MAX_ROWS:  # races between threads only blur the average
+            took = time.perf_counter() - started
+            last = self.small_call_seconds
+            self.small_call_seconds = took if last == float("inf") else last + _EWMA * (took - last)
+        return prediction
+
+    def _predict(self, data: ModelInput, want_proba: bool) -> Prediction:
         predictor = self.model.predictor
         if want_proba and self._argmax and self._classes is not None:
             # predict == argmax(proba) was checked at packaging: one model call instead of two
@@ -69,11 +91,3 @@ def concat(parts: list[ModelInput]) -> ModelInput:
     if len(frames) == len(parts):
         return pd.concat(frames, ignore_index=True)
     return np.concatenate([np.asarray(p) for p in parts])
-
-
-def merge(parts: list[Prediction]) -> Prediction:
-    if len(parts) == 1:
-        return parts[0]
-    preds = np.concatenate([p.predictions for p in parts])
-    probas = [p.probabilities for p in parts if p.probabilities is not None]
-    return Prediction(preds, np.concatenate(probas) if len(probas) == len(parts) else None)

@@ -113,9 +113,10 @@ def _input_key(inputs: pd.DataFrame | npt.NDArray[Any] | None) -> Hashable:
     if inputs is None or _length(inputs) == 0:
         return None
     if isinstance(inputs, pd.DataFrame):
-        # Column names only: reading dtypes costs ~100 us a frame; pd.concat widens differing
-        # dtypes of one column itself (int + float -> float, anything + text -> object).
-        return ("frame", tuple(inputs.columns.tolist()))
+        # Neither dtypes nor column names (reading either costs 100-300 us a frame with pandas'
+        # string columns, which is most of a flush): the group key names the model version, whose
+        # signature fixes the columns; pd.concat aligns any that differ by name and widens dtypes.
+        return "frame"
     return ("tensor", inputs.dtype.str, tuple(np.shape(inputs)[1:]))
 
 
@@ -130,7 +131,13 @@ def _group_key(event: PredictionEvent) -> Hashable:
     proba_key = (
         None if proba is None or _length(proba) == 0 else (np.shape(proba)[1:], event.classes)
     )
-    return (_input_key(event.inputs), _array_key(event.predictions), proba_key)
+    return (
+        event.model,
+        event.version,
+        _input_key(event.inputs),
+        _array_key(event.predictions),
+        proba_key,
+    )
 
 
 # -- conversion ---------------------------------------------------------------------------------

@@ -21,9 +21,16 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, min=0, max=65535),
+    grpc_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Also serve the V2 gRPC protocol on this port."
+    ),
     workers: int = typer.Option(1, min=1, help="Worker processes; each loads every model once."),
     name: str | None = typer.Option(None, "--name", help="Endpoint name (with a single REF)."),
-    batching: bool = typer.Option(False, "--batching/--no-batching", help="Adaptive batching."),
+    batching: bool = typer.Option(
+        True,
+        "--batching/--no-batching",
+        help="Adaptive batching: merges concurrent requests, adds no wait when one is alone.",
+    ),
     max_batch_size: int = typer.Option(32, min=1, help="Most rows per predict call when batching."),
     max_wait_ms: float = typer.Option(5.0, min=0, max=10, help="Longest wait to fill a batch."),
     max_queue_rows: int = typer.Option(
@@ -33,7 +40,9 @@ def serve(
     body_timeout: float = typer.Option(
         30.0, min=0.1, help="Seconds a request body may take to arrive (stalled uploads: 408)."
     ),
-    poll_interval: float = typer.Option(1.0, min=0.05, help="Seconds between registry checks."),
+    poll_interval: float = typer.Option(
+        0.2, min=0.05, help="Seconds between registry checks (SQLite; PostgreSQL notifies)."
+    ),
     log_format: str = typer.Option("text", help="text or json."),
     log_level: str = typer.Option("info"),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
@@ -98,6 +107,12 @@ def serve(
         raise InvalidArgument(
             f"two endpoints share a name in {names}; use NAME=REF to tell them apart"
         )
+    if grpc_port is not None:
+        if grpc_port == port:
+            raise InvalidArgument(f"--grpc-port {grpc_port} is also the HTTP --port")
+        from shipyard.interfaces.grpc.server import require_grpc
+
+        require_grpc()  # the install hint now, not from inside each worker
     sock = server.listen(host, port)  # a busy port fails now, before any model loads
     try:
         if controller:  # a bad project file fails now, not later in a worker
@@ -136,14 +151,17 @@ def serve(
         protect_metrics=protect_metrics,
         ignore_audit_chain=ignore_audit_chain,
         allow_code=allow_code,
+        grpc_port=grpc_port,
     )
     startup_checks(services(ctx), config)  # refuse before binding a port, with the reason
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
     served = ", ".join(f"{e.name} ({e.ref or 'deployment'})" for e in endpoints)
+    grpc_note = f" and gRPC on {host}:{grpc_port}" if grpc_port is not None else ""
     err_console.print(
-        f"serving {served} on http://{host}:{sock.getsockname()[1]} with {workers} worker(s); "
-        "docs at /docs, metrics at /metrics"
+        f"serving {served} on http://{host}:{sock.getsockname()[1]}{grpc_note} with "
+        f"{workers} worker(s); docs at /docs, metrics at /metrics",
+        markup=False,
     )
     server.run(
         config,

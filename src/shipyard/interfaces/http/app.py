@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -20,11 +20,14 @@ from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
 from shipyard.interfaces.http.state import ServerState
 from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
+from shipyard.registry.access import Permission
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
 from shipyard.serving.metrics import ServingMetrics
 
 log = logging.getLogger("shipyard.http")
+GRPC_GRACE_S = 10.0
+"""Seconds gRPC calls in flight get to finish at shutdown."""
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -71,15 +74,37 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
                 "SHIPYARD_ALERT_WEBHOOK_SECRET or the notifier's 'secret')",
                 redact_url(notifier.url),
             )
+    grpc_service = None
+    if config.grpc_port is not None:
+        from shipyard.interfaces.grpc.service import InferenceService
+        from shipyard.interfaces.http.auth import Gate
+
+        gate = Gate(services, config)
+
+        async def authenticate(
+            metadata: Mapping[str, str], needed: frozenset[Permission]
+        ) -> object:
+            return await gate.admit(metadata.get("authorization"), needed)
+
+        grpc_service = InferenceService(dataplane, metrics, authenticate=authenticate)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         follower.start()  # loads and warms in the background; readiness turns green after
         if controller is not None:
             controller.start()
+        grpc_server = None
+        if grpc_service is not None and config.grpc_port is not None:
+            from shipyard.interfaces.grpc import server as grpc_server_module
+
+            grpc_server = await grpc_server_module.start(
+                grpc_service, config.host, config.grpc_port, config.max_body_bytes
+            )
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server_module.stop(grpc_server, GRPC_GRACE_S)
             if controller is not None:
                 controller.stop()
             follower.stop()

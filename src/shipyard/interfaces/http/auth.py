@@ -133,6 +133,38 @@ class _Cache:
         return cached[1]
 
 
+class Gate:
+    """Who is calling and whether they may: shared by the HTTP middleware and the gRPC service, so
+    that both ports take the same tokens under the same rules."""
+
+    def __init__(self, services: Services, config: ServeConfig) -> None:
+        self.config = config
+        self.cache = _Cache(services)
+        self.loopback = is_loopback(config.host)
+
+    async def admit(self, authorization: str | None, needed: frozenset[Permission]) -> Principal:
+        """The principal behind an ``Authorization`` value, if it holds one of ``needed``."""
+        if not needed:
+            return ANONYMOUS
+        if self.config.open_predict and needed <= PREDICTION_PERMISSIONS:
+            return _demand(ANONYMOUS, needed)
+        return _demand(await self._authenticate(authorization), needed)
+
+    async def _authenticate(self, header: str | None) -> Principal:
+        public = not self.loopback and not self.config.insecure_no_auth
+        if public or await self.cache.any_tokens():
+            if not header:
+                raise Unauthenticated(
+                    "this server needs a token: send Authorization: Bearer <token> "
+                    "(create one with `shipyard tokens create NAME --role ROLE`)"
+                )
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise Unauthenticated("the Authorization header must be: Bearer <token>")
+            return await self.cache.authenticate(secret.strip())
+        return ANONYMOUS  # loopback (or --insecure-no-auth) and no token exists yet
+
+
 class SecurityMiddleware:
     def __init__(
         self,
@@ -145,8 +177,8 @@ class SecurityMiddleware:
         self.app = app
         self.config = config
         self.routes = routes
-        self.cache = _Cache(services)
-        self.loopback = is_loopback(config.host)
+        self.gate = Gate(services, config)
+        self.loopback = self.gate.loopback
         self.origins = frozenset(o.rstrip("/").lower() for o in config.cors_origins)
         self.hosts = frozenset(h.lower() for h in config.allowed_hosts)
 
@@ -185,10 +217,7 @@ class SecurityMiddleware:
             return ANONYMOUS
         if path == "/metrics" and self.loopback and not self.config.protect_metrics:
             return ANONYMOUS
-        if self.config.open_predict and needed <= PREDICTION_PERMISSIONS:
-            return _demand(ANONYMOUS, needed)
-        who = await self._authenticate(headers.get("authorization"))
-        return _demand(who, needed)
+        return await self.gate.admit(headers.get("authorization"), needed)
 
     def _check_host(self, host: str) -> None:
         name = _hostname(host)
@@ -234,20 +263,6 @@ class SecurityMiddleware:
                     return OPERATIONS[key]
                 raise Forbidden(f"{method} {template} has no permission rule; refused")
         return None  # no route, or the wrong method: the router answers 404 or 405
-
-    async def _authenticate(self, header: str | None) -> Principal:
-        public = not self.loopback and not self.config.insecure_no_auth
-        if public or await self.cache.any_tokens():
-            if not header:
-                raise Unauthenticated(
-                    "this server needs a token: send Authorization: Bearer <token> "
-                    "(create one with `shipyard tokens create NAME --role ROLE`)"
-                )
-            scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                raise Unauthenticated("the Authorization header must be: Bearer <token>")
-            return await self.cache.authenticate(secret.strip())
-        return ANONYMOUS  # loopback (or --insecure-no-auth) and no token exists yet
 
 
 def _demand(who: Principal, needed: frozenset[Permission]) -> Principal:

@@ -29,7 +29,9 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     endpoints: list[EndpointConfig]
-    batching: bool = False
+    batching: bool = True
+    """Adaptive batching: dispatches at once when no other request is on its way, so it costs
+    nothing at concurrency 1 and merges concurrent requests into one predict call."""
     max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1)
     max_wait_ms: float = Field(default=DEFAULT_MAX_WAIT_MS, ge=0, le=10)
     max_queue_rows: int = Field(default=DEFAULT_MAX_QUEUE_ROWS, ge=1)
@@ -61,6 +63,8 @@ class ServeConfig(BaseModel):
     """Start even when the audit chain's tip does not verify."""
     allow_code: bool = False
     """Load packages that run their own code even without a recorded ``shipyard trust``."""
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)
+    """Also serve the V2 gRPC protocol on this port, on ``host`` (needs the ``grpc`` extra)."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

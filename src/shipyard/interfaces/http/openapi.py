@@ -370,7 +370,7 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
                     },
                     "required": ["error"],
                 },
-            }
+            },
         },
     }
 

@@ -46,15 +46,10 @@ async def model_metadata(request: Request) -> Response:
     loaded = server_state(request).dataplane.serving(
         request.path_params["model"], _version(request)
     )
-    sig = loaded.model.signature
     return json_response(
-        {
-            "name": request.path_params["model"],
-            "versions": [str(loaded.number)],
-            "platform": f"shipyard_{loaded.model.flavor}",
-            "inputs": v2.metadata_inputs(sig),
-            "outputs": v2.metadata_outputs(sig),
-        }
+        v2.model_metadata(
+            request.path_params["model"], loaded.number, loaded.model.flavor, loaded.model.signature
+        )
     )
 
 
@@ -72,28 +67,18 @@ async def _infer(request: Request, state: ServerState, name: str) -> tuple[Respo
             f"Inference-Header-Content-Length must be an integer, got {raw_length!r}"
         )
     req = v2.decode_request(body, int(raw_length) if raw_length is not None else None)
-    version = _version(request)
-    loaded = state.dataplane.serving(name, version)  # routes of one deployment share a signature
-    data = v2.tensors_to_input(loaded.model.signature, req.inputs)
-    want_proba = req.outputs is None or any(o.name == "probabilities" for o in req.outputs)
-    result = await state.dataplane.infer(
+    result, outputs = await state.dataplane.infer_v2(
         name,
-        data,
-        version=version,
-        want_proba=want_proba,
+        req,
+        version=_version(request),
         request_id=request_id(request.scope),
         headers=request.headers,
     )
-    pred = result.prediction
     out, header_length = v2.encode_response(
         model_name=name,
         model_version=str(result.version),
         request_id=req.id,
-        outputs=v2.output_tensors(
-            pred.predictions,
-            pred.probabilities if want_proba else None,
-            result.loaded.model.classes,
-        ),
+        outputs=outputs,
         request=req,
     )
     headers = model_headers(result)

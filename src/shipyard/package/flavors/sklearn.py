@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shipyard.core.errors import PackageError, UnsafeFormatError
+from shipyard.package.flavors._skops import import_skops_io
 from shipyard.package.flavors.base import (
     ModelInput,
     Predictor,
@@ -68,7 +69,7 @@ class SklearnFlavor:
     def save(self, model: object, directory: Path, options: Mapping[str, Any]) -> SavedModel:
         serialization = str(options.get("serialization", "skops"))
         if serialization == "skops":
-            sio = require("skops.io", "sklearn")
+            sio = import_skops_io()
             try:
                 sio.dump(model, directory / "model.skops")
             except Exception as exc:  # skops raises TypeError/others for unsupported objects
@@ -101,7 +102,7 @@ class SklearnFlavor:
                 raise UnsafeFormatError(f"this package stores its model with pickle; {PICKLE_HINT}")
             with open(directory / "model.pkl", "rb") as fh:
                 return SklearnPredictor(pickle.load(fh))
-        sio = require("skops.io", "sklearn")
+        sio = import_skops_io()
         path = directory / "model.skops"
         untrusted = list(sio.get_untrusted_types(file=path))
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]

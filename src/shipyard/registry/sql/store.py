@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
     Alias,
     AliasEvent,
@@ -43,6 +44,7 @@ from shipyard.registry.entities import (
 from shipyard.registry.leases import current_fence
 from shipyard.registry.sql import audit as audit_chain
 from shipyard.registry.sql import guard, schema
+from shipyard.registry.sql.changes import notify, open_feed
 from shipyard.registry.sql.clock import after, now_us, to_datetime, to_us
 from shipyard.registry.sql.dialect import dialect_insert, lost_race
 from shipyard.registry.sql.leases import check_fence
@@ -168,6 +170,7 @@ class SqlRegistryStore:
     ) -> None:
         """Append an event to the audit chain, in the transaction of the change it records."""
         audit_chain.append(conn, actor, action, target, details, at)
+        notify(conn)  # servers following the registry hear of it at commit (PostgreSQL)
 
     # -- models -------------------------------------------------------------------------------------
 
@@ -718,6 +721,10 @@ class SqlRegistryStore:
         """Record an event that changed nothing in this database (a failed job, a verdict)."""
         with self.write() as conn:
             self.audit(conn, actor, action, target, details, now_us())
+
+    def change_feed(self) -> ChangeFeed:
+        """Wakes a follower when the registry changes (PostgreSQL), or lets it poll (SQLite)."""
+        return open_feed(self.engine)
 
     def revision(self) -> int:
         with self.read() as conn:

@@ -130,6 +130,20 @@ def decode_request(body: bytes, header_length: int | None) -> V2Request:
     return V2Request(inputs=inputs, id=request_id, outputs=outputs, parameters=params)
 
 
+def select_outputs(outputs: list[Tensor], request: V2Request) -> list[Tensor]:
+    """The outputs the request asked for (all when it names none); an unknown name is an error."""
+    if request.outputs is None:
+        return outputs
+    wanted = {o.name for o in request.outputs}
+    unknown = [n for n in wanted if n not in {t.name for t in outputs}]
+    if unknown:
+        raise InvalidArgument(
+            f"unknown output {sorted(unknown)[0]!r}; the model has outputs: "
+            + ", ".join(t.name for t in outputs)
+        )
+    return [t for t in outputs if t.name in wanted]
+
+
 def encode_response(
     *,
     model_name: str,
@@ -140,14 +154,7 @@ def encode_response(
 ) -> tuple[bytes, int | None]:
     """The response body and, when binary outputs are present, its JSON header length."""
     wanted = {o.name: o for o in request.outputs} if request.outputs is not None else None
-    if wanted is not None:
-        unknown = [n for n in wanted if n not in {t.name for t in outputs}]
-        if unknown:
-            raise InvalidArgument(
-                f"unknown output {unknown[0]!r}; the model has outputs: "
-                + ", ".join(t.name for t in outputs)
-            )
-        outputs = [t for t in outputs if t.name in wanted]
+    outputs = select_outputs(outputs, request)
     chunks: list[bytes] = []
     rendered: list[dict[str, Any]] = []
     for tensor in outputs:
@@ -240,6 +247,17 @@ def tensors_to_input(signature: Signature, inputs: list[Tensor]) -> pd.DataFrame
     if len(lengths) > 1:
         raise SchemaError(f"inputs have different lengths: {sorted(lengths)}")
     return pd.DataFrame(columns)
+
+
+def model_metadata(name: str, version: int, flavor: str, signature: Signature) -> dict[str, Any]:
+    """A model's V2 metadata (HTTP ``GET /v2/models/{name}``, gRPC ``ModelMetadata``)."""
+    return {
+        "name": name,
+        "versions": [str(version)],
+        "platform": f"shipyard_{flavor}",
+        "inputs": metadata_inputs(signature),
+        "outputs": metadata_outputs(signature),
+    }
 
 
 def metadata_inputs(signature: Signature) -> list[dict[str, Any]]:
