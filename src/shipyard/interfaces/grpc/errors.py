@@ -26,6 +26,8 @@ STATUS: dict[type[errors.ShipyardError], str] = {
     errors.Unauthenticated: "UNAUTHENTICATED",
     errors.Forbidden: "PERMISSION_DENIED",
     errors.Overloaded: "RESOURCE_EXHAUSTED",
+    errors.RequestTimeout: "DEADLINE_EXCEEDED",
+    errors.UntrustedCode: "FAILED_PRECONDITION",
 }
 
 
