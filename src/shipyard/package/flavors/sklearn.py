@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from shipyard.core.errors import PackageError, UnsafeFormatError
 from shipyard.package.flavors.base import (
+    Attribution,
     ModelInput,
     Predictor,
     SavedModel,
@@ -112,3 +114,13 @@ class SklearnFlavor:
                 "options={'serialization': 'pickle'} at save time or extend the trust list in a flavor plugin"
             )
         return SklearnPredictor(sio.load(path, trusted=untrusted))
+
+    def explain(
+        self, predictor: Predictor, data: pd.DataFrame, background: pd.DataFrame | None
+    ) -> Attribution | None:
+        """Exact attributions (TreeSHAP or linear), or None for a model they do not cover."""
+        from shipyard.package.flavors.explainers import explain_estimator
+
+        if not isinstance(predictor, SklearnPredictor):
+            return None
+        return explain_estimator(predictor.model, data, background)
