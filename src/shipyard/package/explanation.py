@@ -56,7 +56,7 @@ class Explanation:
     @property
     def outputs(self) -> npt.NDArray[np.float64]:
         """The explained output of each row: ``base + sum(attributions)``."""
-        return self.base_values + self.attributions.sum(axis=1)
+        return np.asarray(self.base_values + self.attributions.sum(axis=1), dtype=np.float64)
 
     def rows(self) -> list[dict[str, Any]]:
         """One plain dict per row (prediction, class explained, base value, attributions)."""
@@ -75,6 +75,10 @@ class Explanation:
             out.append(row)
         return out
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Explanation:
+        return explanation_from_dict(doc)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
@@ -84,6 +88,26 @@ class Explanation:
             "columns": list(self.columns),
             "explanations": self.rows(),
         }
+
+
+def explanation_from_dict(doc: dict[str, Any]) -> Explanation:
+    """The inverse of ``Explanation.to_dict`` (what a client reads from the explain route)."""
+    columns = tuple(str(c) for c in doc["columns"])
+    rows = doc["explanations"]
+    classes = [r.get("explained_class") for r in rows]
+    return Explanation(
+        columns=columns,
+        predictions=np.asarray([r["prediction"] for r in rows]),
+        base_values=np.asarray([r["base_value"] for r in rows], dtype=np.float64),
+        attributions=np.asarray(
+            [[r["attributions"][c] for c in columns] for r in rows], dtype=np.float64
+        ).reshape(len(rows), len(columns)),
+        output=str(doc["output"]),
+        method=str(doc["method"]),
+        exact=bool(doc["exact"]),
+        explained_classes=tuple(classes) if rows and "explained_class" in rows[0] else None,
+        note=str(doc.get("note", "")),
+    )
 
 
 def attribute(
@@ -216,7 +240,9 @@ def _permutation(
         values.append(v)
         bases.append(b)
     out_values = np.stack(values)
-    output = "probability" if classes is not None and out_values.shape[2] == len(classes) else "value"
+    output = (
+        "probability" if classes is not None and out_values.shape[2] == len(classes) else "value"
+    )
     return Attribution(
         values=out_values,
         base=np.stack(bases),

@@ -32,9 +32,9 @@ def fold(values: npt.NDArray[Any], owners: Sequence[int], n_columns: int) -> Flo
     mapping = np.zeros((len(owners), n_columns))
     mapping[np.arange(len(owners)), owner] = 1.0
     if arr.ndim == 2:
-        return arr @ mapping
+        return np.asarray(arr @ mapping, dtype=np.float64)
     # (rows, derived, outputs) -> (rows, columns, outputs)
-    return np.einsum("rdo,dc->rco", arr, mapping)
+    return np.asarray(np.einsum("rdo,dc->rco", arr, mapping), dtype=np.float64)
 
 
 def additivity_error(

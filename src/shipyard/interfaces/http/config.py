@@ -57,6 +57,8 @@ class ServeConfig(BaseModel):
     """Require a token for /metrics even on a loopback bind."""
     ignore_audit_chain: bool = False
     """Start even when the audit chain's tip does not verify."""
+    explain_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of logged requests whose explanation is logged with them (audit)."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

@@ -64,6 +64,7 @@ def explain_estimator(
     kind = _family(final)
     if kind is None:
         return None
+    raw: Raw | None
     if kind == "linear":
         bg = background if background is not None else data
         zb = bg
@@ -108,9 +109,13 @@ def _family(final: Any) -> str | None:
         if "AdaBoost" in type(final).__name__:
             return None
         return "tree"
-    if module.startswith(("sklearn.linear_model", "sklearn.svm")) and hasattr(final, "coef_"):
-        if np.ndim(final.coef_) in (1, 2) and hasattr(final, "intercept_"):
-            return "linear"
+    if (
+        module.startswith(("sklearn.linear_model", "sklearn.svm"))
+        and hasattr(final, "coef_")
+        and hasattr(final, "intercept_")
+        and np.ndim(final.coef_) in (1, 2)
+    ):
+        return "linear"
     return None
 
 
@@ -216,9 +221,10 @@ def _step_owners(step: Any, names_in: Sequence[str] | None, n_out: int) -> list[
     if type(step).__name__ == "ColumnTransformer":
         return _column_transformer_owners(step, n_out)
     if type(step).__name__ == "Pipeline":
-        owners: list[int] | None = list(range(len(getattr(step, "feature_names_in_", []) or [])))
-        if not owners:
+        n_in = int(getattr(step, "n_features_in_", 0))
+        if not n_in:
             return None
+        owners: list[int] | None = list(range(n_in))
         for _, sub in step.steps:
             if sub in (None, "passthrough"):
                 continue
@@ -240,9 +246,7 @@ def _column_transformer_owners(ct: Any, n_out: int) -> list[int] | None:
             return None
         width = piece.stop - piece.start
         if trans == "passthrough" or len(idx) == 1:
-            local: list[int] | None = (
-                list(range(width)) if trans == "passthrough" else [0] * width
-            )
+            local: list[int] | None = list(range(width)) if trans == "passthrough" else [0] * width
         elif type(trans).__name__ == "Pipeline":
             local = _step_owners(trans, None, width)
         else:
