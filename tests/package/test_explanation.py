@@ -201,4 +201,3 @@ def test_importance_is_in_the_profile_and_old_packages_still_load(
     ranked = sorted(importance["columns"], key=importance["columns"].get, reverse=True)
     assert set(ranked[:2]) == {"age", "plan"}  # the target is age > 50 xor plan == pro
     assert model.reference_profiles["inputs"].columns  # the profile itself is unchanged
-

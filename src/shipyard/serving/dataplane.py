@@ -420,17 +420,21 @@ class DataPlane:
         validated: ModelInput,
         prediction: Prediction,
     ) -> None:
-        """Log a sampled request with its explanation, computed off the request path."""
+        """Log a sampled request with its explanation, computed off the request path.
+
+        The work runs in the predict pool (thread-safe log sink), so ``close`` waits for it
+        before the log writer closes: a sampled request is never lost at shutdown.
+        """
         if self.log_sink is None:
             return
-        future = asyncio.get_running_loop().run_in_executor(
-            self.executor, loaded.model.explain, validated
-        )
 
-        def done(fut: asyncio.Future[Explanation]) -> None:
-            explanation = None if fut.cancelled() or fut.exception() else fut.result()
-            if explanation is None:
+        def explain_and_log() -> None:
+            try:
+                explanation: Explanation | None = loaded.model.explain(validated)
+            except Exception as exc:  # the prediction is still logged, without attributions
+                log.warning("endpoint %s: explanation for the log failed: %s", name, exc)
                 self.metrics.explain_failures.labels(name).inc()
+                explanation = None
             self._log(
                 name,
                 request_id,
@@ -442,7 +446,7 @@ class DataPlane:
                 explanation=explanation,
             )
 
-        future.add_done_callback(done)
+        self.executor.submit(explain_and_log)
 
     async def run_shadows(self, result: InferResult, request_id: str) -> None:
         """Mirror a request to its shadows (after the response): logged with route=shadow, never
