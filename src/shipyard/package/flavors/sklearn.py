@@ -40,6 +40,23 @@ PICKLE_HINT = (
 )
 
 
+def load_skops(path: Path, *, extra_trusted: tuple[str, ...] = ()) -> Any:
+    """Read a skops file, trusting scikit-learn's own types (and ``extra_trusted``, exact names),
+    never a list read from the file itself."""
+    sio = require("skops.io", "sklearn")
+    untrusted = list(sio.get_untrusted_types(file=path))
+    refused = [
+        t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in extra_trusted
+    ]
+    if refused:
+        raise UnsafeFormatError(
+            "the skops file contains types that are not trusted by default: "
+            f"{', '.join(sorted(refused))}; review them, then load it with "
+            "options={'serialization': 'pickle'} at save time or extend the trust list in a flavor plugin"
+        )
+    return sio.load(path, trusted=untrusted)
+
+
 class SklearnPredictor:
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -103,17 +120,7 @@ class SklearnFlavor:
                 raise UnsafeFormatError(f"this package stores its model with pickle; {PICKLE_HINT}")
             with open(directory / "model.pkl", "rb") as fh:
                 return SklearnPredictor(pickle.load(fh))
-        sio = require("skops.io", "sklearn")
-        path = directory / "model.skops"
-        untrusted = list(sio.get_untrusted_types(file=path))
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise UnsafeFormatError(
-                "the skops file contains types that are not trusted by default: "
-                f"{', '.join(sorted(refused))}; review them, then load it with "
-                "options={'serialization': 'pickle'} at save time or extend the trust list in a flavor plugin"
-            )
-        return SklearnPredictor(sio.load(path, trusted=untrusted))
+        return SklearnPredictor(load_skops(directory / "model.skops"))
 
     def explain(
         self, predictor: Predictor, data: pd.DataFrame, background: pd.DataFrame | None
