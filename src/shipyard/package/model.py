@@ -106,9 +106,19 @@ class Model:
         self, data: object, *, target: object | None = None, budget: int | None = None
     ) -> Explanation:
         """Attributions of each row's prediction to the input columns (see ``Explanation``)."""
+        return self.explain_validated(self.validate(data), target=target, budget=budget)
+
+    def explain_validated(
+        self,
+        data: pd.DataFrame | npt.NDArray[Any],
+        *,
+        target: object | None = None,
+        budget: int | None = None,
+    ) -> Explanation:
+        """``explain`` on input that ``validate`` already returned (a server validated it)."""
         from shipyard.package.explanation import DEFAULT_BUDGET, explain_rows, frame_of
 
-        frame = frame_of(self.validate(data), [c.name for c in self.signature.columns])
+        frame = frame_of(data, [c.name for c in self.signature.columns])
         return explain_rows(
             self.flavor,
             self.predictor,

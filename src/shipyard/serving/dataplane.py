@@ -375,7 +375,7 @@ class DataPlane:
         started = time.perf_counter()
         try:
             explanation = await loop.run_in_executor(
-                self.executor, lambda: loaded.model.explain(validated, target=target)
+                self.executor, lambda: loaded.model.explain_validated(validated, target=target)
             )
         except ShipyardError:
             raise
@@ -430,7 +430,7 @@ class DataPlane:
 
         def explain_and_log() -> None:
             try:
-                explanation: Explanation | None = loaded.model.explain(validated)
+                explanation: Explanation | None = loaded.model.explain_validated(validated)
             except Exception as exc:  # the prediction is still logged, without attributions
                 log.warning("endpoint %s: explanation for the log failed: %s", name, exc)
                 self.metrics.explain_failures.labels(name).inc()
