@@ -103,7 +103,7 @@ def main() -> None:
                 ours = timed(lambda m=model, f=valid: m.explain_validated(f), args.repeat)
                 theirs = timed(lambda d=direct, f=frame: d(f), args.repeat)
                 served = model.predictor.predict  # the predict the server answers with
-                both = timed(lambda d=direct, f=frame, v=valid: (d(f), served(v)), args.repeat)
+                both = timed(lambda d=direct, f=frame, v=valid, p=served: (d(f), p(v)), args.repeat)
                 rows.append(
                     {
                         "model": name,
