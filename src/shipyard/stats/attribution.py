@@ -16,6 +16,9 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
+DRIFT_IMPORTANCE = "drift.importance_share"
+"""Monitor metric: the share of a version's global importance carried by its drifted columns."""
+
 
 def fold(values: npt.NDArray[Any], owners: Sequence[int], n_columns: int) -> FloatArray:
     """Sum derived-feature attributions onto the input column that owns each derived feature.

@@ -154,11 +154,11 @@ def _background_mean(
         background = data
     cached = _BACKGROUND_MEANS.get(final)
     if cached is not None and cached[0] is background:
-        return cached[1]
+        return np.asarray(cached[1], dtype=np.float64)
     zb: Any = background
     for step in pre:
         zb = step.transform(zb)
-    mean = _dense(zb).mean(axis=0)
+    mean = np.asarray(_dense(zb).mean(axis=0), dtype=np.float64)
     _BACKGROUND_MEANS[final] = (background, mean)
     return mean
 
