@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.core.errors import InvalidArgument, PackageError
+from shipyard.core.errors import InvalidArgument, PackageError, ShipyardError
 from shipyard.package.flavors.base import require
 from shipyard.package.model import Model
 
@@ -82,9 +82,7 @@ def convert(model: Model, sample: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
             raise InvalidArgument(
                 f"convert --to onnx takes sklearn, xgboost and lightgbm models; this one is {flavor}"
             )
-    except (InvalidArgument, PackageError):
-        raise
-    except ImportError:
+    except ShipyardError:  # our own refusals and MissingDependency, as they are
         raise
     except Exception as exc:  # converters raise RuntimeError/NameError/... for what they lack
         raise PackageError(f"{flavor} model cannot be converted to ONNX: {exc}") from exc
