@@ -57,6 +57,22 @@ def test_cli_explain_prints_json_and_tables(
     assert code != 0 and "missing.csv" in err and "Traceback" not in err
 
 
+def test_cli_explain_prints_column_names_literally(cli: Cli, tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    hostile = "[/red]:x:[b]"
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({hostile: rng.normal(size=60), "plain": rng.normal(size=60)})
+    y = (X[hostile] > 0).astype(int)
+    with Client(home=Path(os.environ["SHIPYARD_HOME"])) as client:
+        client.log_model(LogisticRegression().fit(X, y), name="odd", X_sample=X, y_sample=y)
+    rows = tmp_path / "rows.csv"
+    X.head(2).to_csv(rows, index=False)
+    code, out, err = cli("explain", "odd/1", str(rows))
+    assert code == 0, err
+    assert hostile in out
+
+
 def test_sdk_explain_local_and_remote_agree(
     registered: Path, mixed_frame: tuple[pd.DataFrame, pd.Series]
 ) -> None:
