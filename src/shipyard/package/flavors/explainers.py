@@ -34,6 +34,10 @@ _TREE_EXPLAINERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionar
 _BACKGROUND_MEANS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 """Linear models: the background frame and the mean of its derived features."""
 
+_OWNERS: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], list[int] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Pipelines: the input column of each derived feature (reading it costs more than the math)."""
 _SINGLE_THREADED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 MIXING_MODULES = ("sklearn.decomposition", "sklearn.cross_decomposition", "sklearn.kernel_approx")
@@ -59,11 +63,18 @@ def explain_estimator(
     pre, final = split_pipeline(model)
     columns = [str(c) for c in data.columns]
     z: Any = data
-    owners: list[int] | None = list(range(len(columns)))
+    cached = _OWNERS.get(model) if pre else None
+    known = cached is not None and cached[0] == tuple(columns)
+    owners: list[int] | None = (
+        cached[1] if cached is not None and known else list(range(len(columns)))
+    )
     for step in pre:
         z_next = step.transform(z)
-        owners = _compose(owners, _step_owners(step, _names_of(z), _width(z_next)))
+        if not known:
+            owners = _compose(owners, _step_owners(step, _names_of(z), _width(z_next)))
         z = z_next
+    if pre and not known:
+        _OWNERS[model] = (tuple(columns), owners)
     if owners is None:
         return None
     kind = _family(final)
