@@ -11,6 +11,7 @@ def test_public_names() -> None:
     assert sorted(shipyard.__all__) == sorted(
         [
             "Client",
+            "Explanation",
             "Model",
             "ModelVersion",
             "Settings",

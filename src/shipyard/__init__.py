@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
     from shipyard.core.plugins import hookimpl
     from shipyard.interfaces.sdk import Client, load_model, log_model
+    from shipyard.package.explanation import Explanation
     from shipyard.package.model import Model
     from shipyard.package.signature import Signature
     from shipyard.registry.entities import ModelVersion
@@ -31,6 +32,7 @@ _EXPORTS = {
     "Settings": "shipyard.core.config",
     "ShipyardError": "shipyard.core.errors",
     "hookimpl": "shipyard.core.plugins",
+    "Explanation": "shipyard.package.explanation",
     "Model": "shipyard.package.model",
     "Signature": "shipyard.package.signature",
     "ModelVersion": "shipyard.registry.entities",
@@ -38,6 +40,7 @@ _EXPORTS = {
 
 __all__ = [
     "Client",
+    "Explanation",
     "Model",
     "ModelVersion",
     "Settings",

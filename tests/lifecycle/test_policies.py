@@ -24,6 +24,20 @@ def test_drift_needs_n_consecutive_windows() -> None:
     assert actions[0].why == {"trigger": "drift", "windows": 3, "drift.dataset": [1, 1, 1]}
 
 
+def test_drift_can_require_a_share_of_importance() -> None:
+    p = policy(Trigger("drift", windows=2, min_importance_share=0.5))
+    drifted = {"drift.dataset": [1, 1]}
+    # drift of unimportant columns does not count, nor drift of a model without importance
+    unimportant = Signals(NOW, {**drifted, "drift.importance_share": [0.6, 0.1]})
+    assert evaluate(p, PolicyState(), unimportant) == []
+    assert evaluate(p, PolicyState(), Signals(NOW, drifted)) == []
+    important = Signals(NOW, {**drifted, "drift.importance_share": [0.2, 0.5, 0.7]})
+    (alert, _) = evaluate(p, PolicyState(), important)
+    assert alert.why["drift.importance_share"] == [0.5, 0.7]
+    with pytest.raises(InvalidArgument, match="min_importance_share"):
+        Trigger("drift", min_importance_share=1.5)
+
+
 def test_performance_threshold_and_margin_realised_or_estimated() -> None:
     absolute = policy(Trigger("performance", metric="estimated.accuracy", threshold=0.8))
     assert evaluate(absolute, PolicyState(), Signals(NOW, {"estimated.accuracy": [0.9, 0.79]}))

@@ -190,6 +190,23 @@ def test_report_data_has_the_window_and_the_history(data: ReportData) -> None:
     assert data.notes == []
 
 
+def test_drifted_features_are_ranked_by_importance_times_drift(
+    data: ReportData, page: Path
+) -> None:
+    """The version's global importance (recorded at packaging) rides along each feature."""
+    shares = [f.importance for f in data.features]
+    assert all(s is not None for s in shares)
+    assert sum(s or 0.0 for s in shares) == pytest.approx(1.0)
+    drifted = [f for f in data.features if f.drift]
+    impacts = [f.impact for f in drifted]
+    assert all(i is not None for i in impacts)
+    assert impacts == sorted(impacts, reverse=True)  # drift that matters first
+    assert not any(f.impact for f in data.features if not f.drift)
+    assert data.drifted_importance == pytest.approx(sum(f.importance or 0 for f in drifted))
+    html = page.read_text(encoding="utf-8")
+    assert "Importance × PSI" in html and "drift that matters first" in html
+
+
 def test_html_is_self_contained_small_and_escaped(data: ReportData, page: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert page.stat().st_size <= 5 * 1024 * 1024

@@ -36,6 +36,7 @@ SECTIONS = [
     "Intended Use",
     "Metrics",
     "Training Data",
+    "Feature Importance",
     "Evaluation",
     "Quantitative Analyses",
     "Lineage",
@@ -128,12 +129,29 @@ def test_card_of_a_bare_version_lists_what_is_unknown(registry: RegistryService)
         "No evaluation against the champion",
         "Limitations are not documented",
         "Ethical considerations are not documented",
+        "No global feature importance was recorded",
     ]:
         assert unknown in caveats, unknown
     assert "This version has never been the target of an alias." in md
     assert "- **Parent version:** none recorded" in md
     with pytest.raises(NotFound):
         model_card(registry, "churn", 5)
+
+
+def test_card_ranks_feature_importance_of_an_exact_model(
+    registry: RegistryService, cancer: tuple[pd.DataFrame, pd.Series], cancer_model: object
+) -> None:
+    X, y = cancer
+    registry.log_model(cancer_model, name="cancer", X_sample=X, y_sample=y)
+    md = model_card(registry, "cancer", 1).markdown
+    section = md.split("## Feature Importance", 1)[1].split("\n## ", 1)[0]
+    assert "Mean absolute linear attribution per input column over 500 reference rows" in section
+    assert "(output: log-odds)" in section
+    table = [line for line in section.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(table) == X.shape[1]
+    values = [float(line.split("|")[2]) for line in table]
+    assert values == sorted(values, reverse=True)  # ranked, largest first
+    assert "No global feature importance" not in md
 
 
 def test_html_escapes_user_text_and_loads_nothing_external(

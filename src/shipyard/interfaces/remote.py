@@ -16,6 +16,7 @@ import numpy.typing as npt
 import orjson
 
 from shipyard.core import errors
+from shipyard.package.explanation import Explanation
 from shipyard.serving.codecs import native
 
 _BY_STATUS: dict[int, type[errors.ShipyardError]] = {
@@ -81,6 +82,22 @@ class RemoteServer:
         body = orjson.loads(response.content)
         proba = body.get("probabilities")
         return np.asarray(body["predictions"]), None if proba is None else np.asarray(proba)
+
+    def explain(self, endpoint: str, data: object, *, target: object | None) -> Explanation:
+        body = orjson.loads(native.encode_request(data))
+        if target is not None:
+            body["target"] = target
+        try:
+            response = self._http.post(
+                f"/v1/models/{endpoint}/explain",
+                content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+                headers={"content-type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise errors.Unavailable(f"cannot reach the model server at {self.url}: {exc}") from exc
+        if response.status_code != 200:
+            raise _error(response)
+        return Explanation.from_dict(orjson.loads(response.content))
 
     def feedback(self, labels: Mapping[str, object], *, overwrite: bool = False) -> dict[str, Any]:
         items = {

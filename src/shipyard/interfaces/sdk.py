@@ -19,6 +19,7 @@ from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.remote import RemoteRegistry, RemoteServer
 from shipyard.interfaces.serialize import plain
 from shipyard.lifecycle.service import RolloutStatus
+from shipyard.package.explanation import Explanation
 from shipyard.package.model import Model
 from shipyard.package.signature import Signature
 from shipyard.registry.deployments import (
@@ -85,6 +86,17 @@ class Client:
         if self._remote is not None:
             return self._remote.predict(target, data, probabilities=False)[0]
         return self.load_model(target).predict(data)
+
+    def explain(
+        self, target: str, data: object, *, explained_class: object | None = None
+    ) -> Explanation:
+        """Per-row attributions of the predictions to the input columns (see ``Explanation``).
+
+        Remote: the endpoint's routes pick the version, which is the version explained.
+        """
+        if self._remote is not None:
+            return self._remote.explain(target, data, target=explained_class)
+        return self.load_model(target).explain(data, target=explained_class)
 
     def predict_proba(self, target: str, data: object) -> npt.NDArray[Any]:
         if self._remote is not None:

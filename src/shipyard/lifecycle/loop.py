@@ -36,6 +36,7 @@ from shipyard.monitoring.notifiers.base import Notification
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
 from shipyard.registry.store import MonitorStore
+from shipyard.stats.attribution import DRIFT_IMPORTANCE
 
 log = logging.getLogger("shipyard.lifecycle")
 ACTOR = "controller"
@@ -99,7 +100,10 @@ class ClosedLoop:
         since = now - dt.timedelta(days=7)
         series: dict[str, list[float]] = {}
         trig = policy.trigger
-        for metric in ("drift.dataset", trig.metric):
+        metrics = ["drift.dataset", trig.metric]
+        if trig.min_importance_share is not None:
+            metrics.append(DRIFT_IMPORTANCE)
+        for metric in metrics:
             points = self.monitor_store.points(
                 policy.endpoint, metric=metric, since=since, limit=500
             )

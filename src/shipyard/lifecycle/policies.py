@@ -2,7 +2,9 @@
 
 A policy has one trigger and a list of actions:
 
-- ``drift``: the monitor's dataset-drift verdict held for ``windows`` consecutive monitor runs;
+- ``drift``: the monitor's dataset-drift verdict held for ``windows`` consecutive monitor runs
+  (with ``min_importance_share``, only runs whose drifted columns carry at least that share of the
+  model's global importance count: drift that matters to the model);
 - ``performance``: a metric (realised ``performance.accuracy`` or estimated ``estimated.accuracy``)
   fell below ``threshold``, or below the reference value by more than ``margin``;
 - ``schedule``: a cron expression (``0 3 * * 1``) came due;
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shipyard.core.errors import InvalidArgument
+from shipyard.stats.attribution import DRIFT_IMPORTANCE
 
 TriggerKind = Literal["drift", "performance", "schedule", "labels", "manual"]
 ACTIONS = ("alert", "retrain", "evaluate", "rollout", "rollback", "require_approval")
@@ -41,6 +44,8 @@ class Trigger:
     """performance: fire when the metric < ``threshold`` or < ``reference - margin``."""
     cron: str | None = None
     min_labels: int = 1000
+    min_importance_share: float | None = None
+    """drift: the drifted columns must carry at least this share (0..1) of global importance."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("drift", "performance", "schedule", "labels", "manual"):
@@ -59,6 +64,10 @@ class Trigger:
         ):
             raise InvalidArgument(
                 "performance trigger needs 'threshold', or 'reference' and 'margin'"
+            )
+        if self.min_importance_share is not None and not 0 <= self.min_importance_share <= 1:
+            raise InvalidArgument(
+                f"'min_importance_share' must be within [0, 1], got {self.min_importance_share}"
             )
         if self.windows < 1 or self.min_labels < 1:
             raise InvalidArgument("'windows' and 'min_labels' must be >= 1")
@@ -114,9 +123,20 @@ def _fired(trigger: Trigger, state: PolicyState, signals: Signals) -> dict[str, 
         return {"trigger": "manual"} if signals.manual else None
     if trigger.kind == "drift":
         recent = list(signals.series.get("drift.dataset", ()))[-trigger.windows :]
-        if len(recent) == trigger.windows and all(v >= 1 for v in recent):
-            return {"trigger": "drift", "windows": trigger.windows, "drift.dataset": recent}
-        return None
+        if len(recent) != trigger.windows or not all(v >= 1 for v in recent):
+            return None
+        why: dict[str, Any] = {
+            "trigger": "drift",
+            "windows": trigger.windows,
+            "drift.dataset": recent,
+        }
+        if trigger.min_importance_share is not None:
+            shares = list(signals.series.get(DRIFT_IMPORTANCE, ()))[-trigger.windows :]
+            # a version without recorded importance never satisfies the requirement
+            if len(shares) != trigger.windows or min(shares) < trigger.min_importance_share:
+                return None
+            why[DRIFT_IMPORTANCE] = shares
+        return why
     if trigger.kind == "performance":
         values = signals.series.get(trigger.metric, ())
         if not values:

@@ -183,6 +183,8 @@ class TriggerConfig(_Strict):
     margin: float | None = None
     cron: str | None = None
     min_labels: int = Field(default=1000, ge=1)
+    min_importance_share: float | None = Field(default=None, ge=0, le=1)
+    """drift: the drifted columns must carry at least this share of the model's importance."""
 
 
 class PolicyConfig(_Strict):

@@ -31,6 +31,7 @@ from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import MetricPoint, ModelVersion
 from shipyard.registry.service import RegistryService
 from shipyard.registry.store import MonitorStore
+from shipyard.stats.attribution import DRIFT_IMPORTANCE, shares
 from shipyard.stats.cbpe import Calibration, Estimate, estimate
 from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift, DriftConfig, compare
 from shipyard.stats.metrics import classification_metrics, regression_metrics
@@ -79,6 +80,15 @@ class MonitorResult:
     """The window's input profile on the reference's edges and categories (for reports)."""
     reference_inputs: DatasetProfile | None = None
     """The served version's reference input profile (for reports)."""
+    importance: dict[str, float] = field(default_factory=dict)
+    """Each input column's share of the version's global importance (empty when not recorded)."""
+
+    @property
+    def drifted_importance(self) -> float | None:
+        """Share of global importance carried by the drifted input columns (None: unknown)."""
+        if not self.importance or self.inputs is None:
+            return None
+        return float(sum(self.importance.get(c, 0.0) for c in self.inputs.drifted))
 
     def values(self) -> dict[str, float]:
         """The run's scalar metrics by name: what thresholds and the time series see."""
@@ -98,6 +108,8 @@ class MonitorResult:
             cols = list(self.inputs.columns.values())
             out["drift.dataset"] = float(self.inputs.drift)
             out["drift.share"] = len(self.inputs.drifted) / max(1, len(cols))
+            if self.drifted_importance is not None:
+                out[DRIFT_IMPORTANCE] = self.drifted_importance
             out["data.all_missing_columns"] = float(sum(c.all_missing for c in cols))
             for c in cols:
                 out[f"feature.{c.column}.drift"] = float(c.drift)
@@ -248,6 +260,8 @@ class MonitorService:
             return
         ref_inputs = DatasetProfile.from_dict(ref["inputs"])
         result.reference_inputs = ref_inputs
+        recorded = (ref.get("explain") or {}).get("importance") or {}
+        result.importance = shares(dict(recorded.get("columns") or {}))
         ref_outputs = (
             _without(DatasetProfile.from_dict(ref["outputs"]), {"label"})
             if "outputs" in ref

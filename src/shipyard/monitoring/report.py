@@ -97,6 +97,15 @@ class FeatureReport:
     edges: list[float] = field(default_factory=list)
     """Numerical columns: the bin edges of the inner bars (one more than inner bars)."""
     note: str = ""
+    importance: float | None = None
+    """This column's share of the version's global importance (None: not recorded)."""
+
+    @property
+    def impact(self) -> float | None:
+        """Drift that matters: importance share x drift effect size (PSI), for drifted columns."""
+        if self.importance is None or self.psi is None or not self.drift:
+            return None
+        return self.importance * self.psi
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,8 @@ class ReportData:
     effect_size_floor: float
     alerts: list[dict[str, Any]]
     notes: list[str]
+    drifted_importance: float | None = None
+    """Share of global importance carried by the drifted columns (None: not recorded)."""
 
 
 def build_report(
@@ -196,6 +207,7 @@ def build_report(
         effect_size_floor=config.drift.effect_size_floor,
         alerts=alerts,
         notes=notes,
+        drifted_importance=result.drifted_importance,
     )
 
 
@@ -236,7 +248,17 @@ def _features(result: MonitorResult, notes: list[str]) -> list[FeatureReport]:
             _feature_row(name, None, col, None)
             for name, col in (ref.columns if ref else {}).items()
         ]
-    out.sort(key=lambda f: (not f.drift, -(f.psi if f.psi is not None else -1.0), f.name))
+    if result.importance:
+        out = [replace(f, importance=result.importance.get(f.name, 0.0)) for f in out]
+    # drifted first; among them drift that matters (importance x PSI) when importance is known
+    out.sort(
+        key=lambda f: (
+            not f.drift,
+            -(f.impact if f.impact is not None else -1.0),
+            -(f.psi if f.psi is not None else -1.0),
+            f.name,
+        )
+    )
     if len(out) > MAX_FEATURES:
         notes.append(
             f"Showing the {MAX_FEATURES} most drifted of {len(out)} features; "

@@ -226,23 +226,33 @@ def _feature_table(d: ReportData) -> str:
     if not d.features:
         text = "No input profile to compare: the version has no reference profile, or no traffic."
         return _section("features", "", _empty(text))
+    ranked = any(f.importance is not None for f in d.features)
     rows = []
     for i, f in enumerate(d.features):
         psi = fmt_num(f.psi)
-        rows.append((
+        row = [
             f'<a href="#feat-{i}">{_e(f.name)}</a>', _e(f.kind), _badge(f.drift),
             f'<span class="hot">{psi}</span>' if (f.psi or 0) >= d.effect_size_floor else psi,
             _fmt_p(f.adjusted_p_value), fmt_num(f.statistic), fmt_num(f.jensen_shannon),
             fmt_num(f.wasserstein),
             f"{fmt_pct(f.missing_share_reference)} → {fmt_pct(f.missing_share_current)}",
             f'<span class="reason">{_e(f.reason)}</span>',
-        ))  # fmt: skip
-    table = _table(FEATURE_COLUMNS, rows, set(range(3, 9)))
+        ]  # fmt: skip
+        if ranked:
+            row[3:3] = [fmt_pct(f.importance or 0.0), fmt_num(f.impact)]
+        rows.append(tuple(row))
+    columns: tuple[str, ...] = FEATURE_COLUMNS
+    if ranked:
+        columns = (*FEATURE_COLUMNS[:3], "Importance", "Importance × PSI", *FEATURE_COLUMNS[3:])
+    table = _table(columns, rows, set(range(3, 11 if ranked else 9)))
     if d.unexpected_columns:
         names = ", ".join(d.unexpected_columns)
         table += f'<p class="note">Columns not in the reference (not monitored): {_e(names)}</p>'
     drifted = sum(f.drift for f in d.features)
-    sub = f"{drifted} drifted of {d.features_total} · most drifted first · a name links to its plot"
+    order = "drift that matters first (importance × PSI)" if ranked else "most drifted first"
+    sub = f"{drifted} drifted of {d.features_total} · {order} · a name links to its plot"
+    if d.drifted_importance is not None:
+        sub += f" · drifted features carry {fmt_pct(d.drifted_importance)} of the importance"
     return _section("features", sub, table)
 
 

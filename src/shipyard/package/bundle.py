@@ -29,6 +29,7 @@ from shipyard.core.errors import (
     UntrustedCode,
 )
 from shipyard.package.environment import capture_lineage, capture_requirements
+from shipyard.package.explanation import BACKGROUND_ROWS, global_importance
 from shipyard.package.flavors.base import SavedModel
 from shipyard.package.flavors.hooks import flavor_for, flavor_named
 from shipyard.package.manifest import MANIFEST_FILE, FlavorEntry, Lineage, Manifest, sha256_file
@@ -40,6 +41,8 @@ from shipyard.stats.profile import DEFAULT_BINS, build_profile
 EXAMPLE_FILE = "input_example.json"
 PROFILE_FILE = "profile.json"
 EXAMPLE_ROWS = 5
+IMPORTANCE_ROWS = 500
+"""Rows of the sample over which global importance is averaged at packaging (bounds its cost)."""
 
 
 def save(
@@ -94,6 +97,8 @@ def save(
                 outputs = infer_output_specs(preds, classes=predictor.classes, probabilities=proba)
             sig = Signature(kind=sig.kind, columns=sig.columns, tensor=sig.tensor, outputs=outputs)
             profiles = _profiles(validated, preds, proba, predictor.classes, y_sample, profile_bins)
+            if isinstance(validated, pd.DataFrame) and profiles:
+                profiles["explain"] = _explain_reference(impl.name, predictor, validated)
             example = _example(validated)
         if example is not None:
             (work / EXAMPLE_FILE).write_text(json.dumps(example, allow_nan=False))
@@ -211,6 +216,19 @@ def _profiles(
         if set(np.unique(labels).tolist()) <= set(classes):
             result["calibration"] = Calibration.fit(proba, labels, classes).to_dict()
     return result
+
+
+def _explain_reference(flavor: str, predictor: Any, validated: pd.DataFrame) -> dict[str, Any]:
+    """A background for model-agnostic explanations, and global importance when it is exact."""
+    background = validated.sample(min(len(validated), BACKGROUND_ROWS), random_state=0)
+    sample = validated.sample(min(len(validated), IMPORTANCE_ROWS), random_state=1)
+    out: dict[str, Any] = {
+        "background": json.loads(background.to_json(orient="records", date_format="iso"))
+    }
+    importance = global_importance(flavor, predictor, sample, background)
+    if importance is not None:
+        out["importance"] = importance
+    return out
 
 
 def _example(validated: pd.DataFrame | npt.NDArray[Any]) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy.typing as npt
 import pandas as pd
@@ -15,6 +15,9 @@ from shipyard.package.flavors.base import Predictor
 from shipyard.package.manifest import Manifest
 from shipyard.package.signature import Signature
 from shipyard.stats.profile import DatasetProfile
+
+if TYPE_CHECKING:
+    from shipyard.package.explanation import Explanation
 
 
 class Model:
@@ -70,11 +73,57 @@ class Model:
         return json.loads((self.directory / self.manifest.input_example).read_text())
 
     @cached_property
-    def reference_profiles(self) -> dict[str, DatasetProfile]:
-        """``{"inputs": ..., "outputs": ...}`` reference profiles (empty without a sample)."""
+    def _profile_document(self) -> dict[str, Any]:
         if not self.manifest.profile:
             return {}
-        data = json.loads((self.directory / self.manifest.profile).read_text())
+        return dict(json.loads((self.directory / self.manifest.profile).read_text()))
+
+    @cached_property
+    def reference_profiles(self) -> dict[str, DatasetProfile]:
+        """``{"inputs": ..., "outputs": ...}`` reference profiles (empty without a sample)."""
+        data = self._profile_document
         return {
             key: DatasetProfile.from_dict(data[key]) for key in ("inputs", "outputs") if key in data
         }
+
+    @property
+    def importance(self) -> dict[str, Any] | None:
+        """Global importance recorded at packaging (``{"method", "output", "rows", "columns"}``),
+        or None for packages made without a sample, an exact explainer, or before it existed."""
+        found = self._profile_document.get("explain", {}).get("importance")
+        return dict(found) if found else None
+
+    @cached_property
+    def background(self) -> pd.DataFrame | None:
+        """Reference rows to explain against: the packaged background, else the input example."""
+        rows = self._profile_document.get("explain", {}).get("background") or self.input_example()
+        if not rows or self.signature.kind != "columns":
+            return None
+        validated = self.validate(rows)
+        return validated if isinstance(validated, pd.DataFrame) else None
+
+    def explain(
+        self, data: object, *, target: object | None = None, budget: int | None = None
+    ) -> Explanation:
+        """Attributions of each row's prediction to the input columns (see ``Explanation``)."""
+        return self.explain_validated(self.validate(data), target=target, budget=budget)
+
+    def explain_validated(
+        self,
+        data: pd.DataFrame | npt.NDArray[Any],
+        *,
+        target: object | None = None,
+        budget: int | None = None,
+    ) -> Explanation:
+        """``explain`` on input that ``validate`` already returned (a server validated it)."""
+        from shipyard.package.explanation import DEFAULT_BUDGET, explain_rows, frame_of
+
+        frame = frame_of(data, [c.name for c in self.signature.columns])
+        return explain_rows(
+            self.flavor,
+            self.predictor,
+            frame,
+            self.background,
+            target=target,
+            budget=budget or DEFAULT_BUDGET,
+        )

@@ -121,6 +121,7 @@ def model_card(
     sections.append(metrics)
 
     sections.append(_training_data(registry, mv, manifest, caveats))
+    sections.append(_importance(registry, mv, manifest, caveats))
     if evaluation is not None:
         sections.extend(_evaluation(evaluation, caveats))
     else:
@@ -217,6 +218,38 @@ def _training_data(
         rows.append([column, col.kind, _pct(col.missing, col.rows), summary])
     section.tables.append(
         (f"Reference profile ({profile.rows} rows)", ["column", "kind", "missing", "summary"], rows)
+    )
+    return section
+
+
+def _importance(
+    registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
+) -> _Section:
+    """Global importance recorded at packaging: mean |attribution| per input column."""
+    section = _Section("Feature Importance")
+    raw = registry.package_file(mv, manifest.profile or PROFILE_FILE)
+    found = (json.loads(raw) if raw is not None else {}).get("explain", {}).get("importance")
+    if not found:
+        section.text.append(
+            "Not recorded: importance is computed at packaging only where it is exact "
+            "(tree ensembles, linear models) and a sample was given."
+        )
+        caveats.append("No global feature importance was recorded for this version.")
+        return section
+    columns = found.get("columns", {})
+    total = sum(abs(v) for v in columns.values()) or 1.0
+    ranked = sorted(columns.items(), key=lambda kv: -abs(kv[1]))
+    section.text.append(
+        f"Mean absolute {found.get('method')} attribution per input column over "
+        f"{found.get('rows')} reference rows (output: {found.get('output')}); derived features "
+        "(one-hot, scaled...) are summed onto the column they come from."
+    )
+    section.tables.append(
+        (
+            "",
+            ["column", "mean |attribution|", "share"],
+            [[c, _fmt(v), f"{abs(v) / total:.1%}"] for c, v in ranked],
+        )
     )
     return section
 

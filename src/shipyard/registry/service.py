@@ -124,6 +124,54 @@ class RegistryService:
             bundle.save(model, target, name=name, **save_options)
             return self.register(target, name=name, actor=actor)
 
+    def import_mlflow(
+        self,
+        source: str,
+        *,
+        name: str,
+        allow_pickle: bool = False,
+        tracking_uri: str | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Register an MLflow model (folder, ``runs:/`` or ``models:/`` URI) as a new version."""
+        from shipyard.package.environment import capture_lineage
+        from shipyard.package.importers import mlflow as importer
+
+        check_name(name)
+        with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
+            folder = Path(source)
+            if source.startswith(("runs:/", "models:/")):
+                folder = importer.download(source, tracking_uri, Path(tmp))
+            imported = importer.read_folder(folder, allow_pickle=allow_pickle)
+            if tracking_uri:
+                imported = importer.with_run(imported, tracking_uri)
+            if imported.sample is None:
+                raise InvalidArgument(
+                    f"{source} has no input example; Shipyard needs one for the signature and "
+                    "the reference profile"
+                )
+            lineage = capture_lineage(imported.sample, dataset_uri=source).model_copy(
+                update={
+                    "git_commit": None,
+                    "git_dirty": None,
+                    "git_repository": None,
+                    "extra": {k: v for k, v in imported.lineage.items() if v},
+                }
+            )
+            return self.log_model(
+                imported.model,
+                name=name,
+                actor=actor,
+                X_sample=imported.sample,
+                flavor=imported.flavor,
+                flavor_options=imported.flavor_options,
+                params=imported.params,
+                metrics=imported.metrics,
+                tags={"imported_from": "mlflow"},
+                lineage=lineage,
+                description=f"imported from MLflow ({imported.source_flavor}) {source}",
+            )
+
     # -- resolving and loading ----------------------------------------------------------------------
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:

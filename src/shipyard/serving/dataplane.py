@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from shipyard.core.errors import ModelFailure, NotFound, SchemaError, ShipyardError, Unavailable
+from shipyard.package.explanation import Explanation
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
@@ -69,6 +71,8 @@ class InferResult:
     data: object = None
     """The request's input as decoded (shadows validate it against their own signature)."""
     shadows: list[LoadedVersion] = field(default_factory=list)
+    explanation: Explanation | None = None
+    """Set by ``DataPlane.explain``."""
 
     @property
     def version(self) -> int:
@@ -85,12 +89,19 @@ class DataPlane:
         metrics: ServingMetrics | None = None,
         threads: int = 4,
         log_sink: Callable[[PredictionEvent], bool] | None = None,
+        explain_sample: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         self.registry = registry
         self.deployments = deployments
         self.metrics = metrics or ServingMetrics()
         self.log_sink = log_sink
         self._shadows_pending = 0
+        if not 0.0 <= explain_sample <= 1.0:
+            raise ValueError(f"explain_sample must be within [0, 1], got {explain_sample}")
+        self.explain_sample = explain_sample
+        """Share of logged requests whose explanation is logged too (audit)."""
+        self._sampler = random.Random(seed)
         """Receives one event per request (never blocks: a full log drops and counts)."""
         self.endpoints: dict[str, Endpoint] = {}
         for spec in specs:
@@ -267,16 +278,7 @@ class DataPlane:
         if batcher is not None:
             batcher.arriving += 1  # tells a filling batch that one more request is on its way
         try:
-            table = self.table(name)
-            if version is not None:
-                loaded = self.serving(name, version)
-            else:
-                loaded = table.pick(_sticky_value(table, data, headers))
-            try:
-                validated = loaded.model.validate(data)
-            except SchemaError as exc:
-                self._log(name, request_id, loaded, received, "invalid", error=str(exc))
-                raise
+            table, loaded, validated = self._route(name, data, version, request_id, headers)
         finally:
             if batcher is not None:
                 batcher.arriving -= 1
@@ -326,7 +328,12 @@ class DataPlane:
         self.metrics.inference_seconds.labels(*labels).observe(inference)
         if batcher is None:
             self.metrics.batch_rows.labels(name).observe(rows)
-        self._log(name, request_id, loaded, received, "ok", inputs=validated, prediction=prediction)
+        if self.explain_sample > 0 and self._sampler.random() < self.explain_sample:
+            self._log_explained(name, request_id, loaded, received, validated, prediction)
+        else:
+            self._log(
+                name, request_id, loaded, received, "ok", inputs=validated, prediction=prediction
+            )
         shadows = table.shadows_for(loaded) if version is None else []
         return InferResult(name, loaded, prediction, rows, queued, inference, data, shadows)
 
@@ -359,6 +366,122 @@ class DataPlane:
             result.loaded.model.classes,
         )
         return result, outputs
+
+    def _route(
+        self,
+        name: str,
+        data: object,
+        version: int | None,
+        request_id: str,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[RouteTable, LoadedVersion, ModelInput]:
+        """Pick the version that answers (pinned, sticky or weighted) and validate ``data``."""
+        received = time.perf_counter()
+        table = self.table(name)
+        if version is not None:
+            loaded = self.serving(name, version)
+        else:
+            loaded = table.pick(_sticky_value(table, data, headers))
+        try:
+            validated = loaded.model.validate(data)
+        except SchemaError as exc:
+            self._log(name, request_id, loaded, received, "invalid", error=str(exc))
+            raise
+        return table, loaded, validated
+
+    async def explain(
+        self,
+        name: str,
+        data: object,
+        *,
+        version: int | None = None,
+        target: object | None = None,
+        request_id: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> InferResult:
+        """Like ``infer`` (same routing, validation, metrics and log), with an explanation.
+
+        The version that the routes pick is the version explained; its prediction is logged as
+        usual. Explanations are not mirrored to shadows.
+        """
+        received = time.perf_counter()
+        _, loaded, validated = self._route(name, data, version, request_id, headers)
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            explanation = await loop.run_in_executor(
+                self.executor, lambda: loaded.model.explain_validated(validated, target=target)
+            )
+        except ShipyardError:
+            raise
+        except Exception as exc:
+            self._log(
+                name,
+                request_id,
+                loaded,
+                received,
+                "error",
+                inputs=validated,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            raise ModelFailure(
+                f"model {loaded.version.ref} could not be explained: {type(exc).__name__}: {exc}",
+                model=loaded.version.name,
+                version=loaded.number,
+            ) from exc
+        elapsed = time.perf_counter() - started
+        self.metrics.inference_seconds.labels(name, str(loaded.number)).observe(elapsed)
+        prediction = Prediction(explanation.predictions)
+        self._log(
+            name,
+            request_id,
+            loaded,
+            received,
+            "ok",
+            inputs=validated,
+            prediction=prediction,
+            explanation=explanation,
+        )
+        return InferResult(
+            name, loaded, prediction, len(validated), 0.0, elapsed, data, explanation=explanation
+        )
+
+    def _log_explained(
+        self,
+        name: str,
+        request_id: str,
+        loaded: LoadedVersion,
+        received: float,
+        validated: ModelInput,
+        prediction: Prediction,
+    ) -> None:
+        """Log a sampled request with its explanation, computed off the request path.
+
+        The work runs in the predict pool (thread-safe log sink), so ``close`` waits for it
+        before the log writer closes: a sampled request is never lost at shutdown.
+        """
+        if self.log_sink is None:
+            return
+
+        def explain_and_log() -> None:
+            try:
+                explanation: Explanation | None = loaded.model.explain_validated(validated)
+            except Exception as exc:  # the prediction is still logged, without attributions
+                log.warning("endpoint %s: explanation for the log failed: %s", name, exc)
+                self.metrics.explain_failures.labels(name).inc()
+                explanation = None
+            self._log(
+                name,
+                request_id,
+                loaded,
+                received,
+                "ok",
+                inputs=validated,
+                prediction=prediction,
+                explanation=explanation,
+            )
+
+        self.executor.submit(explain_and_log)
 
     async def run_shadows(self, result: InferResult, request_id: str) -> None:
         """Mirror a request to its shadows (after the response): logged with route=shadow, never
@@ -411,6 +534,7 @@ class DataPlane:
         prediction: Prediction | None = None,
         error: str | None = None,
         route: str = "primary",
+        explanation: Explanation | None = None,
     ) -> None:
         if self.log_sink is None:
             return
@@ -429,5 +553,12 @@ class DataPlane:
                 probabilities=None if prediction is None else prediction.probabilities,
                 classes=loaded.model.classes,
                 error=error,
+                attributions=None if explanation is None else _attribution_frame(explanation),
             )
         )
+
+
+def _attribution_frame(explanation: Explanation) -> pd.DataFrame:
+    frame = pd.DataFrame(explanation.attributions, columns=list(explanation.columns))
+    frame["base"] = explanation.base_values
+    return frame

@@ -110,6 +110,12 @@ class ServingMetrics:
             ["endpoint"],
             registry=r,
         )
+        self.explain_failures = Counter(
+            "shipyard_explain_failures",
+            "Sampled requests whose explanation failed (logged without attributions).",
+            ["endpoint"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         if self.multiprocess_dir:

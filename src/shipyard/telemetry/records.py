@@ -21,6 +21,8 @@ in.f0 .. in.fN     the tensor's type           a 2-D tensor input, one column pe
 in.tensor          list<...> (nested)          a tensor input of more than 2 dimensions
 out.prediction     typed (list when 2-D+)      the model output
 out.proba.<class>  float64                     one probability column per class
+xp.<column>        float64                     attribution of an input column (sampled rows)
+xp.base            float64                     the base value of that explanation
 =================  ==========================  ==============================================
 
 An event without inputs or outputs (an error before validation) still takes one row, with null
@@ -66,6 +68,8 @@ BASE_COLUMNS: tuple[str, ...] = tuple(BASE_SCHEMA.names)
 PREDICTION_COLUMN = "out.prediction"
 PROBA_PREFIX = "out.proba."
 INPUT_PREFIX = "in."
+EXPLAIN_PREFIX = "xp."
+EXPLAIN_BASE = "xp.base"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class PredictionEvent:
     probabilities: npt.NDArray[Any] | None = None
     classes: tuple[Any, ...] | None = None
     error: str | None = None
+    attributions: pd.DataFrame | None = None
+    """One column per input column plus ``base``, for explained requests (``--explain-sample``)."""
 
     @property
     def rows(self) -> int:
@@ -131,12 +137,14 @@ def _group_key(event: PredictionEvent) -> Hashable:
     proba_key = (
         None if proba is None or _length(proba) == 0 else (np.shape(proba)[1:], event.classes)
     )
+    explained = None if event.attributions is None else tuple(event.attributions.columns)
     return (
         event.model,
         event.version,
         _input_key(event.inputs),
         _array_key(event.predictions),
         proba_key,
+        explained,
     )
 
 
@@ -269,7 +277,21 @@ def _group_table(group: list[PredictionEvent]) -> pa.Table:
     }
     columns.update(_input_columns(group, total))
     columns.update(_output_columns(group, total))
+    columns.update(_explanation_columns(group, total))
     return pa.table(columns)
+
+
+def _explanation_columns(group: list[PredictionEvent], total: int) -> dict[str, pa.Array]:
+    frames = [e.attributions for e in group if e.attributions is not None]
+    if not frames or len(frames) != len(group):
+        return {}
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frame) != total:
+        raise InvalidArgument("attributions and predictions of an event have different row counts")
+    return {
+        f"{EXPLAIN_PREFIX}{col}": pa.array(frame.iloc[:, i].to_numpy(dtype=np.float64))
+        for i, col in enumerate(frame.columns)
+    }
 
 
 def _unifiable(name: str, found: set[pa.DataType]) -> bool:
@@ -317,7 +339,8 @@ def _ordered(table: pa.Table) -> pa.Table:
     outputs = [n for n in names if n == PREDICTION_COLUMN] + [
         n for n in names if n.startswith(PROBA_PREFIX)
     ]
-    return table.select([*BASE_COLUMNS, *inputs, *outputs])
+    explained = [n for n in names if n.startswith(EXPLAIN_PREFIX)]
+    return table.select([*BASE_COLUMNS, *inputs, *outputs, *explained])
 
 
 def empty_table() -> pa.Table:

@@ -17,6 +17,8 @@ from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
+from shipyard.interfaces.cli.explain import explain
+from shipyard.interfaces.cli.interop import convert, import_app
 from shipyard.interfaces.cli.output import console, emit, err_console, styled
 from shipyard.interfaces.cli.report import report
 from shipyard.interfaces.cli.serve import serve
@@ -56,6 +58,9 @@ app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
 app.command("gc")(gc_cmds.gc)
+app.command("explain")(explain)
+app.add_typer(import_app, name="import")
+app.command("convert")(convert)
 
 
 def _version(value: bool) -> None:

@@ -55,6 +55,13 @@ def serve(
     log_predictions: bool = typer.Option(
         True, "--log/--no-log", help="Write every prediction to the prediction log (monitoring)."
     ),
+    explain_sample: float = typer.Option(
+        0.0,
+        "--explain-sample",
+        min=0.0,
+        max=1.0,
+        help="Share of requests (0..1) whose explanation is logged with the prediction (audit).",
+    ),
     strict_mlflow: bool = typer.Option(
         False,
         "--strict-mlflow",
@@ -141,6 +148,7 @@ def serve(
         body_timeout=body_timeout,
         poll_interval=poll_interval,
         log_predictions=log_predictions,
+        explain_sample=explain_sample,
         controller=controller,
         strict_mlflow=strict_mlflow,
         host=host,

@@ -55,6 +55,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         metrics=metrics,
         threads=config.predict_threads,
         log_sink=writer.submit if writer is not None else None,
+        explain_sample=config.explain_sample,
     )
     follower = RegistryFollower(dataplane, interval=config.poll_interval)
     state = ServerState(

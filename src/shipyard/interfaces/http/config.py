@@ -65,6 +65,8 @@ class ServeConfig(BaseModel):
     """Load packages that run their own code even without a recorded ``shipyard trust``."""
     grpc_port: int | None = Field(default=None, ge=0, le=65535)
     """Also serve the V2 gRPC protocol on this port, on ``host`` (needs the ``grpc`` extra)."""
+    explain_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of logged requests whose explanation is logged with them (audit)."""
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR shared by the workers (set when there are several)."""
 

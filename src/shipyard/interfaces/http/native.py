@@ -1,4 +1,8 @@
-"""Shipyard's JSON prediction route for people: ``POST /v1/models/{model}/predict``."""
+"""Shipyard's JSON routes for people: ``POST /v1/models/{model}/predict`` and ``/explain``.
+
+KServe's ``POST /v1/models/{model}:explain`` is the same explain handler: both go through
+``prediction_route`` (errors, request metrics) and ``DataPlane.explain`` (routing, validation, log).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from shipyard.interfaces.http.bodies import read_body
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.responses import model_headers, prediction_route
 from shipyard.interfaces.http.state import ServerState
+from shipyard.serving.codecs import explain as explain_codec
 from shipyard.serving.codecs import native
 from shipyard.serving.dataplane import InferResult
 
@@ -34,6 +39,25 @@ async def _predict(request: Request, state: ServerState, name: str) -> tuple[Res
     return Response(out, media_type="application/json", headers=model_headers(result)), result
 
 
-predict = prediction_route("native", _predict)
+async def _explain(request: Request, state: ServerState, name: str) -> tuple[Response, InferResult]:
+    body = await read_body(request, state.config.max_body_bytes)
+    data, target = explain_codec.decode(body)
+    rid = request_id(request.scope)
+    result = await state.dataplane.explain(
+        name, data, target=target, request_id=rid, headers=request.headers
+    )
+    assert result.explanation is not None
+    out = explain_codec.encode(
+        model=name, version=result.version, request_id=rid, explanation=result.explanation
+    )
+    return Response(out, media_type="application/json", headers=model_headers(result)), result
 
-routes = [Route("/v1/models/{model}/predict", predict, methods=["POST"])]
+
+predict = prediction_route("native", _predict)
+explain = prediction_route("explain", _explain)
+
+routes = [
+    Route("/v1/models/{model}/predict", predict, methods=["POST"]),
+    Route("/v1/models/{model}/explain", explain, methods=["POST"]),
+    Route("/v1/models/{model}:explain", explain, methods=["POST"]),
+]

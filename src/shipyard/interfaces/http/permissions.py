@@ -40,6 +40,8 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission]] = {
     ("POST", "/invocations"): PREDICT,
     ("POST", "/endpoints/{model}/invocations"): PREDICT,
     ("POST", "/v1/models/{model}/predict"): PREDICT,
+    ("POST", "/v1/models/{model}/explain"): PREDICT,
+    ("POST", "/v1/models/{model}:explain"): PREDICT,
     ("POST", "/v1/feedback"): FEEDBACK,
     # operations (/metrics is open when the server binds a loopback address)
     ("GET", "/metrics"): READ,

@@ -46,6 +46,37 @@ class Predictor(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Attribution:
+    """What a flavor's optional ``explain`` returns: Shapley values on the *input* columns.
+
+    ``values`` is ``(rows, columns, outputs)``, ``base`` is ``(rows, outputs)``; for every row and
+    output ``base + values.sum(axis=1)`` is the model's output of kind ``output`` (``probability``,
+    ``log-odds``, ``margin`` or ``value``). ``outputs`` names the class of each output (None for a
+    single regression output).
+    """
+
+    values: npt.NDArray[np.float64]
+    base: npt.NDArray[np.float64]
+    output: str
+    method: str
+    exact: bool
+    outputs: tuple[Any, ...] | None = None
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """The optional explain capability of a flavor (plugins may implement it too).
+
+    Returns None when the loaded model is not one the flavor can explain exactly; the caller then
+    falls back to a model-agnostic method.
+    """
+
+    def explain(
+        self, predictor: Predictor, data: pd.DataFrame, background: pd.DataFrame | None
+    ) -> Attribution | None: ...
+
+
 class Flavor(Protocol):
     """Save and load the models of one framework."""
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from shipyard.core.errors import PackageError, UnsafeFormatError
 from shipyard.package.flavors._skops import import_skops_io
 from shipyard.package.flavors.base import (
+    Attribution,
     ModelInput,
     Predictor,
     SavedModel,
@@ -37,6 +39,23 @@ PICKLE_HINT = (
     "load with allow_pickle=True (CLI: --allow-pickle, env: SHIPYARD_ALLOW_PICKLE=1) "
     "only if you trust whoever wrote this package"
 )
+
+
+def load_skops(path: Path, *, extra_trusted: tuple[str, ...] = ()) -> Any:
+    """Read a skops file, trusting scikit-learn's own types (and ``extra_trusted``, exact names),
+    never a list read from the file itself."""
+    sio = import_skops_io()
+    untrusted = list(sio.get_untrusted_types(file=path))
+    refused = [
+        t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in extra_trusted
+    ]
+    if refused:
+        raise UnsafeFormatError(
+            "the skops file contains types that are not trusted by default: "
+            f"{', '.join(sorted(refused))}; review them, then load it with "
+            "options={'serialization': 'pickle'} at save time or extend the trust list in a flavor plugin"
+        )
+    return sio.load(path, trusted=untrusted)
 
 
 class SklearnPredictor:
@@ -102,14 +121,14 @@ class SklearnFlavor:
                 raise UnsafeFormatError(f"this package stores its model with pickle; {PICKLE_HINT}")
             with open(directory / "model.pkl", "rb") as fh:
                 return SklearnPredictor(pickle.load(fh))
-        sio = import_skops_io()
-        path = directory / "model.skops"
-        untrusted = list(sio.get_untrusted_types(file=path))
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise UnsafeFormatError(
-                "the skops file contains types that are not trusted by default: "
-                f"{', '.join(sorted(refused))}; review them, then load it with "
-                "options={'serialization': 'pickle'} at save time or extend the trust list in a flavor plugin"
-            )
-        return SklearnPredictor(sio.load(path, trusted=untrusted))
+        return SklearnPredictor(load_skops(directory / "model.skops"))
+
+    def explain(
+        self, predictor: Predictor, data: pd.DataFrame, background: pd.DataFrame | None
+    ) -> Attribution | None:
+        """Exact attributions (TreeSHAP or linear), or None for a model they do not cover."""
+        from shipyard.package.flavors.explainers import explain_estimator
+
+        if not isinstance(predictor, SklearnPredictor):
+            return None
+        return explain_estimator(predictor.model, data, background)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from shipyard.core.errors import PackageError
 from shipyard.package.flavors.base import (
+    Attribution,
     ModelInput,
     Predictor,
     SavedModel,
@@ -118,6 +119,16 @@ class XGBoostFlavor:
             classes=list(classes) if classes is not None else None,
             feature_names=saved.options.get("feature_names"),
         )
+
+    def explain(
+        self, predictor: Predictor, data: pd.DataFrame, background: pd.DataFrame | None
+    ) -> Attribution | None:
+        """Exact attributions (TreeSHAP or linear), or None for a model they do not cover."""
+        from shipyard.package.flavors.explainers import explain_estimator
+
+        if not isinstance(predictor, XGBoostPredictor):
+            return None
+        return explain_estimator(predictor.model, data, background, classes=predictor.classes)
 
 
 def _estimator_name(model: object, xgb: Any) -> str:

@@ -22,10 +22,18 @@ KEYS = ("records", "columns", "inputs")
 
 
 def decode(body: bytes) -> object:
+    return decode_document(parse(body))
+
+
+def parse(body: bytes) -> Any:
     try:
-        doc = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"request body is not valid JSON: {exc}") from exc
+
+
+def decode_document(doc: Any) -> object:
+    """Model input from a parsed body (see the module doc for the accepted shapes)."""
     if isinstance(doc, list):
         return doc
     if not isinstance(doc, dict):

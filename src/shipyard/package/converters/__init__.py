@@ -1,0 +1,1 @@
+"""Turning a packaged model into another format (ONNX), checked against the original."""

@@ -1,0 +1,1 @@
+"""Reading models made by other tools (MLflow) into what ``shipyard.package.save`` takes."""
