@@ -125,10 +125,4 @@ def test_fuzz_finds_no_server_error_and_no_schema_violation(fuzzed: Fuzzed) -> N
         ) as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert operations >= 25
-    # KNOWN, open: finite floats near 1.8e308 overflow inside the model's scaler and sklearn raises
-    # "Input X contains infinity"; that is a 500 (a model error) for a client's absurd input. Listed
-    # here, visibly, until the signature bounds finite values (reported in the closing note).
-    known = [f for f in failures if "contains infinity or a value too large" in f]
-    assert len(known) <= 3, known
-    unexpected = [f for f in failures if f not in known]
-    assert not unexpected, "\n\n".join(unexpected)
+    assert not failures, "\n\n".join(failures)

@@ -276,6 +276,18 @@ def document(dataplane: DataPlane) -> dict[str, Any]:
         paths[f"/v1/models/{name}/predict"] = _post(
             f"Predict with {name} (version {loaded.number})", _native_request(sig), native_response
         )
+        explain_request = {
+            "anyOf": [
+                _native_request(sig),
+                {"type": "object", "properties": {"instances": {"type": "array"}}},
+            ]
+        }
+        for path in (f"/v1/models/{name}/explain", f"/v1/models/{name}:explain"):
+            paths[path] = _post(
+                f"Explain {name}'s predictions: an attribution per input column, and the base value",
+                explain_request,
+                ANY_OBJECT,
+            )
         v2_inputs = [
             {
                 "type": "object",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shipyard.core.errors import PackageError, UnsafeFormatError
+from shipyard.core.errors import PackageError, SchemaError, UnsafeFormatError
 from shipyard.package.flavors._skops import import_skops_io
 from shipyard.package.flavors.base import (
     Attribution,
@@ -69,12 +70,29 @@ class SklearnPredictor:
         )
 
     def predict(self, data: ModelInput) -> npt.NDArray[Any]:
-        return np.asarray(self.model.predict(data))
+        with _overflow_is_bad_input():
+            return np.asarray(self.model.predict(data))
 
     def predict_proba(self, data: ModelInput) -> npt.NDArray[Any] | None:
         if self.classes is None:
             return None
-        return np.asarray(self.model.predict_proba(data))
+        with _overflow_is_bad_input():
+            return np.asarray(self.model.predict_proba(data))
+
+
+@contextlib.contextmanager
+def _overflow_is_bad_input() -> Iterator[None]:
+    """A finite input so large that it overflows inside the model (1e300 through a scaler) is the
+    client's mistake, not the model's: a 400 naming the problem, never counted as a model error."""
+    try:
+        yield
+    except ValueError as exc:
+        if "infinity or a value too large" not in str(exc):
+            raise
+        raise SchemaError(
+            f"an input value is too large for this model: it overflows to infinity inside it ({exc})",
+            field="inputs",
+        ) from exc
 
 
 class SklearnFlavor:
