@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
     from shipyard.core.plugins import hookimpl
     from shipyard.interfaces.sdk import Client, load_model, log_model
+    from shipyard.lifecycle.service import RolloutStatus
     from shipyard.package.explanation import Explanation
     from shipyard.package.model import Model
     from shipyard.package.signature import Signature
-    from shipyard.registry.entities import ModelVersion
+    from shipyard.registry.deployments import Deployment, RolloutRecord
+    from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 
 _EXPORTS = {
     "Client": "shipyard.interfaces.sdk",
@@ -36,13 +38,24 @@ _EXPORTS = {
     "Model": "shipyard.package.model",
     "Signature": "shipyard.package.signature",
     "ModelVersion": "shipyard.registry.entities",
+    # what Client methods return
+    "AliasEvent": "shipyard.registry.entities",
+    "Deployment": "shipyard.registry.deployments",
+    "RegisteredModel": "shipyard.registry.entities",
+    "RolloutRecord": "shipyard.registry.deployments",
+    "RolloutStatus": "shipyard.lifecycle.service",
 }
 
 __all__ = [
+    "AliasEvent",
     "Client",
+    "Deployment",
     "Explanation",
     "Model",
     "ModelVersion",
+    "RegisteredModel",
+    "RolloutRecord",
+    "RolloutStatus",
     "Settings",
     "ShipyardError",
     "Signature",

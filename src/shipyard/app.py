@@ -5,65 +5,155 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-
-from sqlalchemy import Engine
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shipyard.core.config import Settings, load_settings
 from shipyard.core.durations import parse_duration
 from shipyard.core.errors import InvalidArgument
-from shipyard.lifecycle.controller import DEFAULT_LEASE_TTL_S, Controller
-from shipyard.lifecycle.loop import ClosedLoop
-from shipyard.lifecycle.project import Project
-from shipyard.lifecycle.project import load as load_project
-from shipyard.lifecycle.retraining import Retrainer
-from shipyard.lifecycle.service import RolloutService
-from shipyard.monitoring.alerts import AlertManager
-from shipyard.monitoring.monitor import MonitorService
-from shipyard.monitoring.notifiers.base import create_notifier
-from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
-from shipyard.registry.access import os_user
-from shipyard.registry.blobs import FsspecBlobStore
-from shipyard.registry.deployment_service import DeploymentService
-from shipyard.registry.gc import GarbageCollector
-from shipyard.registry.governance import GovernanceService
-from shipyard.registry.leases import LeaseStore
-from shipyard.registry.service import RegistryService
-from shipyard.registry.sql.deployments import SqlDeploymentStore
-from shipyard.registry.sql.governance import SqlGovernanceStore
-from shipyard.registry.sql.leases import SqlLeaseStore
-from shipyard.registry.sql.monitoring import SqlMonitorStore
-from shipyard.registry.sql.store import SqlRegistryStore, make_engine
-from shipyard.registry.sql.tokens import SqlTokenStore
-from shipyard.registry.tokens import TokenService
-from shipyard.telemetry.feedback import FeedbackLog
-from shipyard.telemetry.maintenance import LogMaintenance
-from shipyard.telemetry.reader import LogReader
-from shipyard.telemetry.writer import SegmentWriter
+
+if TYPE_CHECKING:  # built on first use: a registry command never imports monitoring or DuckDB
+    from sqlalchemy import Engine
+
+    from shipyard.lifecycle.controller import Controller
+    from shipyard.lifecycle.loop import ClosedLoop
+    from shipyard.lifecycle.project import Project
+    from shipyard.lifecycle.service import RolloutService
+    from shipyard.monitoring.monitor import MonitorService
+    from shipyard.registry.deployment_service import DeploymentService
+    from shipyard.registry.gc import GarbageCollector
+    from shipyard.registry.governance import GovernanceService
+    from shipyard.registry.leases import LeaseStore
+    from shipyard.registry.service import RegistryService
+    from shipyard.registry.sql.deployments import SqlDeploymentStore
+    from shipyard.registry.sql.store import SqlRegistryStore
+    from shipyard.registry.tokens import TokenService
+    from shipyard.telemetry.feedback import FeedbackLog
+    from shipyard.telemetry.maintenance import LogMaintenance
+    from shipyard.telemetry.reader import LogReader
+    from shipyard.telemetry.writer import SegmentWriter
 
 
-@dataclass
 class Services:
-    settings: Settings
-    registry: RegistryService
-    logs: LogReader
-    feedback: FeedbackLog
-    monitoring: MonitorService
-    deployments: DeploymentService
-    rollouts: RolloutService
-    governance: GovernanceService
-    leases: LeaseStore
-    tokens: TokenService
+    """The services over one registry, each built on first use (and then kept).
+
+    Opening the store is the only eager step; moving an alias builds the registry and governance
+    services and nothing else, so DuckDB, monitoring and the lifecycle are never imported for it.
+    """
+
+    def __init__(self, settings: Settings, store: SqlRegistryStore, *, actor: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.actor = actor
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        from shipyard.registry.blobs import FsspecBlobStore
+        from shipyard.registry.service import RegistryService
+
+        s = self.settings
+        return RegistryService(
+            self.store,
+            FsspecBlobStore(s.resolved_artifacts_uri()),
+            cache_dir=s.cache_dir,
+            actor=self.actor,
+            allow_pickle=s.allow_pickle,
+            allow_code=s.allow_code,
+        )
+
+    @cached_property
+    def logs(self) -> LogReader:
+        from shipyard.telemetry.reader import LogReader
+
+        return LogReader(self.settings.resolved_logs_uri())
+
+    @cached_property
+    def feedback(self) -> FeedbackLog:
+        return _feedback_log(self.settings, self.logs, self.registry)
+
+    @cached_property
+    def monitoring(self) -> MonitorService:
+        from shipyard.monitoring.alerts import AlertManager
+        from shipyard.monitoring.monitor import MonitorService
+        from shipyard.monitoring.notifiers.base import create_notifier
+        from shipyard.registry.sql.monitoring import SqlMonitorStore
+
+        s = self.settings
+        notifiers = [create_notifier("log", {})]
+        if s.alert_webhook_url:
+            notifiers.append(
+                create_notifier(
+                    "webhook", {"url": s.alert_webhook_url, "secret": s.alert_webhook_secret}
+                )
+            )
+        monitor_store = SqlMonitorStore(self.store)
+        return MonitorService(
+            self.registry,
+            self.logs,
+            monitor_store,
+            AlertManager(monitor_store, notifiers),
+            self.deployments,
+        )
+
+    @cached_property
+    def _deployment_store(self) -> SqlDeploymentStore:
+        from shipyard.registry.sql.deployments import SqlDeploymentStore
+
+        return SqlDeploymentStore(self.store)
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        from shipyard.registry.deployment_service import DeploymentService
+
+        return DeploymentService(self._deployment_store, self.registry)
+
+    @cached_property
+    def rollouts(self) -> RolloutService:
+        from shipyard.lifecycle.service import RolloutService
+
+        return RolloutService(
+            self.registry,
+            self.deployments,
+            self._deployment_store,
+            self.logs,
+            governance=self.governance,
+        )
+
+    @cached_property
+    def governance(self) -> GovernanceService:
+        from shipyard.registry.governance import GovernanceService
+        from shipyard.registry.sql.governance import SqlGovernanceStore
+
+        return GovernanceService(SqlGovernanceStore(self.store), self.registry)
+
+    @cached_property
+    def leases(self) -> LeaseStore:
+        from shipyard.registry.sql.leases import SqlLeaseStore
+
+        return SqlLeaseStore(self.store)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from shipyard.registry.sql.tokens import SqlTokenStore
+        from shipyard.registry.tokens import TokenService
+
+        return TokenService(SqlTokenStore(self.store))
 
     def close(self) -> None:
-        self.logs.close()
-        self.registry.store.close()
+        if "logs" in self.__dict__:  # a reader never opened is not started to be closed
+            self.logs.close()
+        self.store.close()
 
     def project(self) -> Project | None:
+        from shipyard.lifecycle.project import load as load_project
+
         path = self.settings.project
         return load_project(path) if path is not None else None
 
     def closed_loop(self, project: Project) -> ClosedLoop:
+        from shipyard.lifecycle.loop import ClosedLoop
+        from shipyard.lifecycle.retraining import Retrainer
+
         return ClosedLoop(
             project,
             registry=self.registry,
@@ -79,6 +169,10 @@ class Services:
         The lease lasts 15 s, or ten ticks when ticks are longer than 1.5 s; a heartbeat renews it
         during a slow tick.
         """
+        from shipyard.lifecycle.controller import DEFAULT_LEASE_TTL_S, Controller
+        from shipyard.monitoring.notifiers.base import create_notifier
+        from shipyard.monitoring.scheduler import MonitorScheduler, Schedule
+
         project = self.project()
         if project is not None:  # the project's notifiers join the ones from the settings
             for notifier in project.notifiers:
@@ -103,6 +197,8 @@ class Services:
 
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:
         """Compaction and retention of the prediction log, with the configured retention."""
+        from shipyard.telemetry.maintenance import LogMaintenance
+
         return LogMaintenance(
             self.settings.resolved_logs_uri(),
             retention=log_retention(self.settings),
@@ -111,6 +207,9 @@ class Services:
 
     def garbage_collector(self) -> GarbageCollector:
         """Collects unreferenced blobs, crashed writes' leftovers (artifacts and log) and cache."""
+        from shipyard.registry.blobs import FsspecBlobStore
+        from shipyard.registry.gc import GarbageCollector
+
         assert isinstance(self.registry.blobs, FsspecBlobStore)
         return GarbageCollector(
             self.registry, self.registry.blobs, temp_roots=[self.settings.resolved_logs_uri()]
@@ -122,6 +221,8 @@ class Services:
 
     def log_writer(self) -> SegmentWriter:
         """A started prediction-log writer (for servers); the caller closes it."""
+        from shipyard.telemetry.writer import SegmentWriter
+
         s = self.settings
         return SegmentWriter(
             s.resolved_logs_uri(),
@@ -164,6 +265,8 @@ def _naming_database_url(settings: Settings) -> Iterator[None]:
 
 def open_engine(settings: Settings) -> Engine:
     """An engine on the registry database, without touching its schema (for ``shipyard db``)."""
+    from shipyard.registry.sql.store import make_engine
+
     url = _database_url(settings)
     with _naming_database_url(settings):
         return make_engine(url)
@@ -175,6 +278,8 @@ def _feedback_log(
     registry: RegistryService,
     flush: Callable[[], object] | None = None,
 ) -> FeedbackLog:
+    from shipyard.telemetry.feedback import FeedbackLog
+
     return FeedbackLog(
         settings.resolved_logs_uri(),
         logs,
@@ -187,48 +292,14 @@ def _feedback_log(
 
 
 def build(settings: Settings | None = None, *, actor: str | None = None) -> Services:
-    """The services over the configured registry. ``actor`` is the verified principal recorded for
-    changes that do not name one (default: the OS user, who has direct database access)."""
+    """The services over the configured registry, each built on first use. ``actor`` is the
+    verified principal recorded for changes that do not name one (default: the OS user, who has
+    direct database access)."""
+    from shipyard.registry.access import os_user
+    from shipyard.registry.sql.store import SqlRegistryStore
+
     settings = settings or load_settings()
     url = _database_url(settings)
     with _naming_database_url(settings):
         store = SqlRegistryStore(url)
-    blobs = FsspecBlobStore(settings.resolved_artifacts_uri())
-    registry = RegistryService(
-        store,
-        blobs,
-        cache_dir=settings.cache_dir,
-        actor=actor or os_user(),
-        allow_pickle=settings.allow_pickle,
-        allow_code=settings.allow_code,
-    )
-    logs = LogReader(settings.resolved_logs_uri())
-    notifiers = [create_notifier("log", {})]
-    if settings.alert_webhook_url:
-        notifiers.append(
-            create_notifier(
-                "webhook",
-                {"url": settings.alert_webhook_url, "secret": settings.alert_webhook_secret},
-            )
-        )
-    monitor_store = SqlMonitorStore(store)
-    deployment_store = SqlDeploymentStore(store)
-    deployments = DeploymentService(deployment_store, registry)
-    governance = GovernanceService(SqlGovernanceStore(store), registry)
-    monitoring = MonitorService(
-        registry, logs, monitor_store, AlertManager(monitor_store, notifiers), deployments
-    )
-    return Services(
-        settings=settings,
-        registry=registry,
-        logs=logs,
-        feedback=_feedback_log(settings, logs, registry),
-        monitoring=monitoring,
-        deployments=deployments,
-        rollouts=RolloutService(
-            registry, deployments, deployment_store, logs, governance=governance
-        ),
-        governance=governance,
-        leases=SqlLeaseStore(store),
-        tokens=TokenService(SqlTokenStore(store)),
-    )
+    return Services(settings, store, actor=actor or os_user())

@@ -8,16 +8,17 @@ Both send ``Authorization: Bearer <token>`` when given a token. Error responses 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 import orjson
 
 from shipyard.core import errors
-from shipyard.package.explanation import Explanation
-from shipyard.serving.codecs import native
+
+if TYPE_CHECKING:  # numpy and the codecs only for predictions, never for registry commands
+    import numpy.typing as npt
+
+    from shipyard.package.explanation import Explanation
 
 _BY_STATUS: dict[int, type[errors.ShipyardError]] = {
     400: errors.InvalidArgument,
@@ -68,6 +69,10 @@ class RemoteServer:
     def predict(
         self, endpoint: str, data: object, *, probabilities: bool
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+        import numpy as np
+
+        from shipyard.serving.codecs import native
+
         try:
             response = self._http.post(
                 f"/v1/models/{endpoint}/predict",
@@ -84,6 +89,9 @@ class RemoteServer:
         return np.asarray(body["predictions"]), None if proba is None else np.asarray(proba)
 
     def explain(self, endpoint: str, data: object, *, target: object | None) -> Explanation:
+        from shipyard.package.explanation import Explanation
+        from shipyard.serving.codecs import native
+
         body = orjson.loads(native.encode_request(data))
         if target is not None:
             body["target"] = target

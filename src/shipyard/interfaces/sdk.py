@@ -9,19 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from shipyard.app import Services, build
 from shipyard.core.config import Settings, load_settings
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.remote import RemoteRegistry, RemoteServer
 from shipyard.interfaces.serialize import plain
-from shipyard.lifecycle.service import RolloutStatus
-from shipyard.package.explanation import Explanation
-from shipyard.package.model import Model
-from shipyard.package.signature import Signature
 from shipyard.registry.deployments import (
     Deployment,
     DeploymentSpec,
@@ -31,7 +25,15 @@ from shipyard.registry.deployments import (
     Sticky,
 )
 from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
-from shipyard.registry.service import RegistryService
+
+if TYPE_CHECKING:  # numpy, pandas and the lifecycle load when a method needs them
+    import numpy.typing as npt
+
+    from shipyard.lifecycle.service import RolloutStatus
+    from shipyard.package.explanation import Explanation
+    from shipyard.package.model import Model
+    from shipyard.package.signature import Signature
+    from shipyard.registry.service import RegistryService
 
 
 class Client:
@@ -71,7 +73,7 @@ class Client:
                 "this client talks to a model server; registry operations need a local client "
                 "(Client() or Client(home=...))"
             )
-        return self._services.registry
+        return self._local.registry
 
     def close(self) -> None:
         if self._services is not None:
@@ -177,7 +179,7 @@ class Client:
                 decision, name, version, comment=comment
             )
             return result
-        gov = self.services.governance
+        gov = self._local.governance
         decide = gov.approve if decision == "approve" else gov.reject
         status = decide(name, version, actor=self.registry.actor, comment=comment)
         return dict(plain(status))
@@ -204,7 +206,7 @@ class Client:
             shadows=tuple(Shadow(t, float(p)) for t, p in (shadows or {}).items()),
             sticky=None if sticky is None else Sticky(sticky[0], sticky[1]),  # type: ignore[arg-type]
         )
-        deployments = self.services.deployments
+        deployments = self._local.deployments
         if deployments.store.find(name) is None:
             return deployments.create(name, spec)
         return deployments.set(name, spec, reason="sdk")
@@ -218,13 +220,14 @@ class Client:
                 endpoint, {"to": to_version, **options}
             )
             return result
-        return self.services.rollouts.start(endpoint, to_version=to_version, **options)
+        return self._local.rollouts.start(endpoint, to_version=to_version, **options)
 
     def rollout_status(self, endpoint: str) -> RolloutStatus:
-        return self.services.rollouts.status(endpoint)
+        return self._local.rollouts.status(endpoint)
 
     @property
-    def services(self) -> Services:
+    def _local(self) -> Services:
+        """The local services (built on first use); a remote client has none."""
         if self._services is None:
             raise InvalidArgument(
                 "this client talks to a model server; use a local client for this"

@@ -13,14 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidArgument, NotFound, PackageError
-from shipyard.package import bundle
-from shipyard.package.labels import LabelRule
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
-from shipyard.package.model import Model
-from shipyard.package.signature import Signature
 from shipyard.registry.blobs import BlobStore
 from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
@@ -34,6 +30,10 @@ from shipyard.registry.entities import (
 )
 from shipyard.registry.refs import LATEST, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry.store import RegistryStore
+
+if TYPE_CHECKING:
+    from shipyard.package.labels import LabelRule
+    from shipyard.package.model import Model
 
 log = logging.getLogger("shipyard.registry")
 
@@ -87,6 +87,8 @@ class RegistryService:
         actor: str | None = None,
     ) -> ModelVersion:
         """Verify a package folder, store its files as blobs and create the next version."""
+        from shipyard.package import bundle  # numpy and pandas: only when packages are read
+
         directory = Path(path)
         manifest = bundle.verify(directory)
         model_name = check_name(name or manifest.name)
@@ -118,6 +120,8 @@ class RegistryService:
         **save_options: Any,
     ) -> ModelVersion:
         """Package ``model`` (see ``shipyard.package.save``) and register it as a new version."""
+        from shipyard.package import bundle  # numpy and pandas: only when packages are read
+
         check_name(name)
         with tempfile.TemporaryDirectory(prefix="shipyard-package-") as tmp:
             target = Path(tmp) / "package"
@@ -191,6 +195,9 @@ class RegistryService:
 
     def label_rule(self, name: str, version: int) -> LabelRule:
         """What a label of this version's target may be (versions are immutable: cached)."""
+        from shipyard.package.labels import LabelRule
+        from shipyard.package.signature import Signature
+
         key = (name, version)
         rule = self._label_rules.get(key)
         if rule is None:
@@ -208,6 +215,8 @@ class RegistryService:
 
     def fetch(self, version: ModelVersion) -> tuple[Path, Manifest]:
         """A verified local copy of the version's package (cached by digest), and its manifest."""
+        from shipyard.package import bundle  # numpy and pandas: only when packages are read
+
         target = self.cache_dir / "packages" / version.digest.replace(":", "-")
         if target.exists():
             try:
@@ -252,6 +261,8 @@ class RegistryService:
         allow_pickle: bool | None = None,
         allow_code: bool | None = None,
     ) -> Model:
+        from shipyard.package import bundle  # numpy and pandas: only when packages are read
+
         path, manifest = self.fetch(version)
         pickle_ok = self.allow_pickle if allow_pickle is None else allow_pickle
         code_ok = self.code_allowed(version, manifest, allow_code)
@@ -266,6 +277,8 @@ class RegistryService:
         allow_code: bool | None = None,
     ) -> bool:
         """Whether loading ``version`` may run its code: no code, an explicit opt-in, or trust."""
+        from shipyard.package import bundle
+
         manifest = manifest or self.manifest(version)
         if not bundle.runs_code(manifest):
             return True

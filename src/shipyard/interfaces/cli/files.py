@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from shipyard.core.errors import InvalidArgument, NotFound
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     if not path.exists():
         raise NotFound(f"input file {path} does not exist")
     suffix = path.suffix.lower()

@@ -16,7 +16,6 @@ from shipyard.interfaces.cli.context import remote, services
 from shipyard.interfaces.cli.output import console, emit, print_json, print_table, when
 from shipyard.registry.entities import ApprovalStatus
 from shipyard.registry.governance import GovernanceService
-from shipyard.registry.modelcard import model_card
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
@@ -160,6 +159,8 @@ def card(
     ),
 ) -> None:
     """The model card of MODEL VERSION (Markdown, or a self-contained HTML page)."""
+    from shipyard.registry.modelcard import model_card  # numpy and pandas, for the profiles
+
     chosen = FORMATS.get(output.suffix.lower(), fmt) if output is not None else fmt
     if chosen not in ("markdown", "html"):
         raise InvalidArgument(f"--format must be markdown or html, got {fmt!r}")
