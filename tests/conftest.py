@@ -98,6 +98,7 @@ def registry(store: SqlRegistryStore, tmp_path: Path) -> RegistryService:
         FsspecBlobStore(str(tmp_path / "artifacts")),
         cache_dir=tmp_path / "cache",
         actor="tester",
+        allow_code=True,  # the fake models of shipyard.testing are python-flavor: our own code
     )
 
 

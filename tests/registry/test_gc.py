@@ -93,7 +93,7 @@ def test_a_registration_between_plan_and_delete_keeps_its_blobs(
     report = gc.execute(plan)
     assert report.blobs == [] and len(report.kept) == len(plan.blobs)
     fresh = RegistryService(
-        registry.store, registry.blobs, cache_dir=tmp_path / "cache2", actor="t"
+        registry.store, registry.blobs, cache_dir=tmp_path / "cache2", actor="t", allow_code=True
     )
     assert list(fresh.load_version(new).predict(FRAME)) == [0, 1, 1]
 
@@ -105,7 +105,9 @@ def _register_and_load(
         store = SqlRegistryStore(url)
         blobs = FsspecBlobStore(artifacts)
         for i in range(12):
-            registry = RegistryService(store, blobs, cache_dir=Path(cache) / str(i), actor="worker")
+            registry = RegistryService(
+                store, blobs, cache_dir=Path(cache) / str(i), actor="worker", allow_code=True
+            )
             v = registry.register(pkgs[i % len(pkgs)], name="new")
             registry.load_version(v).predict(FRAME)  # every blob is fetched from the store
         out.put(("ok", 12))
@@ -152,7 +154,9 @@ def test_gc_running_beside_registrations_in_another_process(
     assert status == "ok", detail  # every registration loaded, whatever the interleaving
     removed.update(gc.collect(timedelta(hours=1)).blobs)
     assert removed and {k.rsplit("/", 1)[-1] for k in removed} <= before
-    check = RegistryService(registry.store, registry.blobs, cache_dir=tmp_path / "c3", actor="t")
+    check = RegistryService(
+        registry.store, registry.blobs, cache_dir=tmp_path / "c3", actor="t", allow_code=True
+    )
     for v in check.list_versions("new"):
         assert list(check.load_version(v).predict(FRAME)) == [0, 1, 1]
 
@@ -177,6 +181,6 @@ def test_gc_command(
     doc = json.loads(out)
     assert doc["dry_run"] is True and doc["blobs"] == 0
     code, out, err = shipyard("gc", "--grace", "soon")
-    assert code == 2 and "--grace 'soon'" in err and "Traceback" not in err
+    assert code == 2 and "--grace" in err and "'soon'" in err and "Traceback" not in err
     code, out, _ = shipyard("gc")
     assert code == 0 and "unreferenced blobs" in out
