@@ -13,11 +13,11 @@ from scipy.spatial.distance import jensenshannon
 from shipyard.core.plugins import hookimpl
 from shipyard.stats.drift import base
 from shipyard.stats.drift.base import binned_counts, installed_stattests, stattest_named
+from shipyard.stats.drift.cdf import cdf_distance
 from shipyard.stats.drift.chisquare import ChiSquare, chi_square, expected_counts
 from shipyard.stats.drift.ks import KolmogorovSmirnov
 from shipyard.stats.drift.missing import MissingShare
 from shipyard.stats.drift.psi import PSI_EPSILON
-from shipyard.stats.drift.cdf import cdf_distance
 from shipyard.stats.profile import (
     CategoricalProfile,
     ColumnProfile,

@@ -88,7 +88,9 @@ class KolmogorovSmirnov:
                 return TestOutcome(statistic=d, p_value=p, method="exact")
             d = ks_distance(*sketch_cdf(reference), values)
             return TestOutcome(
-                statistic=d, p_value=asymptotic_p(d, reference.moments.count, values.size), method="raw"
+                statistic=d,
+                p_value=asymptotic_p(d, reference.moments.count, values.size),
+                method="raw",
             )
         ref = np.asarray(reference.sketch.counts, dtype=np.float64)
         win = np.asarray(window.sketch.counts, dtype=np.float64)

@@ -47,6 +47,7 @@ from shipyard.stats.profile import ColumnProfile, NumericProfile
 STD_FLOOR = 1e-3
 """Floor on the reference standard deviation used to normalise W1 (Evidently's 0.001)."""
 
+
 @dataclass
 class Wasserstein:
     """W1 distance normalised by the reference standard deviation (floored at ``std_floor``)."""
