@@ -11,6 +11,7 @@ def test_public_names() -> None:
     assert sorted(shipyard.__all__) == sorted(
         [
             "Client",
+            "DriftReport",
             "Explanation",
             "Model",
             "ModelVersion",
@@ -18,6 +19,7 @@ def test_public_names() -> None:
             "ShipyardError",
             "Signature",
             "__version__",
+            "drift",
             "hookimpl",
             "load_model",
             "log_model",

@@ -3,6 +3,7 @@
     import shipyard
     version = shipyard.log_model(model, name="churn", X_sample=X)
     model = shipyard.load_model("churn@champion")
+    report = shipyard.drift("churn@champion", "today.parquet")
 
 Public names are loaded on first use, so ``import shipyard`` stays fast.
 """
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from shipyard.core.config import Settings
     from shipyard.core.errors import ShipyardError
     from shipyard.core.plugins import hookimpl
-    from shipyard.interfaces.sdk import Client, load_model, log_model
+    from shipyard.interfaces.sdk import Client, drift, load_model, log_model
+    from shipyard.monitoring.file_drift import DriftReport
     from shipyard.package.explanation import Explanation
     from shipyard.package.model import Model
     from shipyard.package.signature import Signature
@@ -29,6 +31,8 @@ _EXPORTS = {
     "Client": "shipyard.interfaces.sdk",
     "log_model": "shipyard.interfaces.sdk",
     "load_model": "shipyard.interfaces.sdk",
+    "drift": "shipyard.interfaces.sdk",
+    "DriftReport": "shipyard.monitoring.file_drift",
     "Settings": "shipyard.core.config",
     "ShipyardError": "shipyard.core.errors",
     "hookimpl": "shipyard.core.plugins",
@@ -40,6 +44,7 @@ _EXPORTS = {
 
 __all__ = [
     "Client",
+    "DriftReport",
     "Explanation",
     "Model",
     "ModelVersion",
@@ -47,6 +52,7 @@ __all__ = [
     "ShipyardError",
     "Signature",
     "__version__",
+    "drift",
     "hookimpl",
     "load_model",
     "log_model",

@@ -54,6 +54,8 @@ class Wasserstein:
 
     name: str = "wasserstein"
     kinds: tuple[str, ...] = (NUMERIC,)
+    gives_p_value: bool = False
+    """Not a significance test: it cannot be the primary test (``--stattest``)."""
     std_floor: float = STD_FLOOR
 
     def compute(
