@@ -113,6 +113,8 @@ class MonitorResult:
             out["data.all_missing_columns"] = float(sum(c.all_missing for c in cols))
             for c in cols:
                 out[f"feature.{c.column}.drift"] = float(c.drift)
+                for test, outcome in c.results.items():  # feature.<column>.<test>: its statistic
+                    out[f"feature.{c.column}.{test}"] = float(outcome.statistic)
                 if c.effect_size is not None:
                     out[f"feature.{c.column}.psi"] = float(c.effect_size)
                 if c.p_value is not None:
