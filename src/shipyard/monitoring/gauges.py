@@ -17,12 +17,15 @@ multi-process aggregation is needed. The metric points are named by ``MonitorRes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shipyard.registry.sql.monitoring import SqlMonitorStore
+
+log = logging.getLogger("shipyard.monitoring")
 
 FEATURE, DATASET, ESTIMATED = "feature.", "drift.dataset", "estimated."
 NOT_SCORES = {"drift", "missing_share"}
@@ -38,7 +41,12 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         families = self._families()
-        for point in self.store.latest_run_points():
+        try:
+            points = self.store.latest_run_points()
+        except Exception:  # a scrape must still answer (serving metrics) when the store cannot
+            log.warning("monitor results unavailable for /metrics", exc_info=True)
+            points = []
+        for point in points:
             e = point.endpoint
             if point.metric == DATASET:
                 families["dataset"].add_metric([e], point.value)
