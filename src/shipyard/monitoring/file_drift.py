@@ -129,6 +129,8 @@ def drift(
         if rows <= config.exact_max_rows:
             for name, finite in numeric_values(batch, profile).items():
                 raw.setdefault(name, []).append(finite)
+        else:
+            raw.clear()  # too many rows for raw values: the sketches decide
         if progress is not None:
             progress(rows, total)
     if window is None:
@@ -205,8 +207,13 @@ def _read_batches(
                 parquet = pq.ParquetFile(handle)
                 names = parquet.schema_arrow.names
                 chosen = None if columns is None else [c for c in columns if c in names]
-                for batch in parquet.iter_batches(batch_size=batch_rows, columns=chosen):
-                    yield batch.to_pandas()
+                # one iter_batches per row group: a single one over the whole file keeps every
+                # row group it decoded allocated until the end (pyarrow 26), so memory would grow
+                for group in range(parquet.metadata.num_row_groups):
+                    for batch in parquet.iter_batches(
+                        batch_size=batch_rows, columns=chosen, row_groups=[group]
+                    ):
+                        yield batch.to_pandas()
             else:
                 from pyarrow import csv
 
