@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shipyard.registry.sql.monitoring import SqlMonitorStore
+from shipyard.registry.store import MonitorStore
 
 log = logging.getLogger("shipyard.monitoring")
 
@@ -33,7 +33,7 @@ NOT_SCORES = {"drift", "missing_share"}
 
 
 class MonitorCollector(Collector):
-    def __init__(self, store: SqlMonitorStore) -> None:
+    def __init__(self, store: MonitorStore) -> None:
         self.store = store
 
     def describe(self) -> list[GaugeMetricFamily]:
