@@ -99,6 +99,17 @@ def test_bad_input_exits_2_with_one_line(
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
+def test_column_names_and_values_from_files_are_printed_literally(cli: Cli, tmp_path: Path) -> None:
+    hostile = "[/red]:x:[b]"
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({hostile: rng.choice(["a", "b"], 2_000)})
+    cur = pd.DataFrame({hostile: rng.choice(["a", hostile], 2_000)})
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    code, out, err = cli("drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet"))
+    assert code == 1 and err == "" and hostile in out
+
+
 def test_a_model_reference_uses_its_package_profile(
     cli: Cli, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], cancer_model: object
 ) -> None:
