@@ -261,6 +261,7 @@ def build_file_report(report: DriftReport, *, config: DriftConfig | None = None)
         unexpected_columns=list(report.unexpected_columns),
         performance={},
         label_coverage=0.0,
+        invalid_labels=0,
         estimated=None,
         computational={},
         series={},
