@@ -171,7 +171,9 @@ def build_report(
     config = replace(config or MonitorConfig(), window=window)
     result = monitoring.run(endpoint, config=config, now=now, record=False)
     notes: list[str] = []
-    features = _features(result.inputs, result.reference_inputs, result.window_inputs, notes)
+    features = _features(
+        result.inputs, result.reference_inputs, result.window_inputs, notes, result.importance
+    )
     names = [f.name for f in features]
     series, capped = _series(monitoring, endpoint, history_since, now, config.name, names)
     if capped:
@@ -278,8 +280,10 @@ def _features(
     ref: DatasetProfile | None,
     win: DatasetProfile | None,
     notes: list[str],
+    importance: Mapping[str, float] | None = None,
 ) -> list[FeatureReport]:
-    """The input columns, most drifted first; without a row in the window, the reference alone."""
+    """The input columns, most drifted first; without a row in the window, the reference alone.
+    ``importance``: each column's share of the version's global importance, when recorded."""
     if verdict is not None:
         out = [
             _feature_row(
@@ -295,8 +299,8 @@ def _features(
             _feature_row(name, None, col, None)
             for name, col in (ref.columns if ref else {}).items()
         ]
-    if result.importance:
-        out = [replace(f, importance=result.importance.get(f.name, 0.0)) for f in out]
+    if importance:
+        out = [replace(f, importance=importance.get(f.name, 0.0)) for f in out]
     # drifted first; among them drift that matters (importance x PSI) when importance is known
     out.sort(
         key=lambda f: (
