@@ -131,6 +131,7 @@ CORE_TARGET = 20e6
 STREAM_RSS_TARGET = 1.3
 """Streaming: largest / smallest peak RSS across row counts."""
 EVIDENTLY_TARGET = 50.0
+FILES_RSS_TARGET = 2.0
 """Shipyard / Evidently cells per second."""
 NOISY_CPU = 0.25
 EVIDENTLY_ENV = "SHIPYARD_BENCH_EVIDENTLY_PYTHON"
@@ -601,7 +602,33 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_files(p: dict[str, Any]) -> dict[str, Any]:
+    """``shipyard drift REF.parquet CUR.parquet``'s service, end to end: the reference file read and
+    profiled, the current file read in 100k-row batches, profiled and compared."""
+    from shipyard.monitoring.file_drift import drift
+
+    reference, _ = _reference_profile(p["ref"])
+    _warm_up(reference, p["cur"])
+    del reference
+    meter = Meter()
+    report = drift(p["ref"], p["cur"], batch_rows=p["batch_rows"])
+    out = meter.stop()
+    out.update(rows=report.rows, columns=len(report.result.columns), flagged=report.drifted)
+    return out
+
+
+def task_size(p: dict[str, Any]) -> dict[str, Any]:
+    """The in-memory size of the current data: one pandas DataFrame, and the Arrow table."""
+    table = pq.read_table(p["cur"])
+    arrow = table.nbytes
+    frame = table.to_pandas()
+    del table
+    return {"pandas_mb": frame.memory_usage(deep=True).sum() / 2**20, "arrow_mb": arrow / 2**20}
+
+
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "files": task_files,
+    "size": task_size,
     "memory": task_memory,
     "core": task_core,
     "stream": task_stream,
@@ -757,6 +784,10 @@ class Results:
     stream: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     """reader -> rows -> result."""
     baseline: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
+    """``shipyard drift`` on the files (``monitoring.file_drift.drift``)."""
+    size: dict[str, Any] | None = None
+    """In-memory size of the current data."""
     evidently: dict[str, Any] | None = None
     evidently_note: str = ""
     profile: dict[str, Any] | None = None
@@ -775,6 +806,8 @@ class Results:
                 reader: {str(n): r for n, r in runs.items()} for reader, runs in self.stream.items()
             },
             "baseline_numpy_scipy": self.baseline,
+            "shipyard_drift_files": self.files,
+            "current_in_memory": self.size,
             "evidently": self.evidently,
             "evidently_note": self.evidently_note,
             "profile": self.profile,
@@ -879,6 +912,7 @@ def main_table(res: Results) -> Table:
             _flagged(r, expected),
         )
 
+    add("shipyard drift REF.parquet CUR.parquet (service)", res.files)
     add("Shipyard in-memory (observe + compare)", res.memory)
     if res.core:
         core = res.core
@@ -957,6 +991,34 @@ def compute_targets(res: Results) -> None:
                 f"{READER_LABELS[reader]}",
                 "measured": f"{ratio:.2f}x ({sizes} MB)",
                 "pass": ratio <= STREAM_RSS_TARGET,
+            }
+        )
+    size = res.size if res.size and "error" not in res.size else {}
+    size_mb = size.get("pandas_mb")
+    if res.files and "error" not in res.files and size_mb:
+        peak = res.files["peak_rss_mb"]
+        res.targets.append(
+            {
+                "target": f"shipyard drift peak RSS <= {FILES_RSS_TARGET:.0f}x the current data in "
+                "memory",
+                "measured": f"{peak:,.0f} MB = {peak / size_mb:.2f}x the {size_mb:,.0f} MB pandas "
+                f"DataFrame ({size['arrow_mb']:,.0f} MB as Arrow)",
+                "pass": peak <= FILES_RSS_TARGET * size_mb,
+            }
+        )
+    ev_ok = res.evidently is not None and "error" not in res.evidently
+    if ev_ok and res.files and "error" not in res.files and res.evidently is not None:
+        same_rows = res.evidently["rows"] == res.files["rows"]
+        ratio = res.evidently["wall_s"] / res.files["wall_s"]
+        cpu_ratio = res.evidently["cpu_s"] / res.files["cpu_s"]
+        res.targets.append(
+            {
+                "target": f"shipyard drift <= 1/{EVIDENTLY_TARGET:.0f} of Evidently's time",
+                "measured": f"{ratio:.1f}x faster: {res.files['wall_s']:.2f} s vs "
+                f"{res.evidently['wall_s']:.1f} s on {res.evidently['rows']:,} rows "
+                f"(CPU-time ratio {cpu_ratio:.1f}x)"
+                + ("" if same_rows else f" (Shipyard on {res.files['rows']:,} rows)"),
+                "pass": ratio >= EVIDENTLY_TARGET if same_rows else None,
             }
         )
     ev = cells_per_s(res.evidently)
@@ -1092,8 +1154,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--evidently-rows",
         type=int,
-        default=100_000,
-        help="current rows given to Evidently (100 000; 0 = all)",
+        default=0,
+        help="current rows given to Evidently (0 = all, the default)",
     )
     parser.add_argument(
         "--evidently-timeout", type=float, default=900.0, help="Evidently time budget, s (900)"
@@ -1154,6 +1216,14 @@ def run_all(args: argparse.Namespace, console: Console) -> Results:
         res.setup["file_mb"] = {n: p.stat().st_size / 2**20 for n, p in paths.items()}
         cur = str(paths[rows])
         common = {"ref": str(ref), "cur": cur, "repeats": repeats}
+        res.size = step(
+            "in-memory size of the current data", "size", lambda: run_child("size", common)
+        )
+        res.files = step(
+            "shipyard drift on the files",
+            "files",
+            lambda: run_child("files", {**common, "batch_rows": BATCH_ROWS}),
+        )
         res.memory = step("Shipyard in-memory", "memory", lambda: run_child("memory", dict(common)))
         if res.memory and "build_profile_s" in res.memory:
             res.setup["build_profile_s"] = res.memory["build_profile_s"]

@@ -3,6 +3,7 @@
     import shipyard
     version = shipyard.log_model(model, name="churn", X_sample=X)
     model = shipyard.load_model("churn@champion")
+    report = shipyard.drift("churn@champion", "today.parquet")
 
 Public names are loaded on first use, so ``import shipyard`` stays fast.
 """
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from shipyard.core.config import Settings
     from shipyard.core.errors import ShipyardError
     from shipyard.core.plugins import hookimpl
-    from shipyard.interfaces.sdk import Client, load_model, log_model
+    from shipyard.interfaces.sdk import Client, drift, load_model, log_model
     from shipyard.lifecycle.service import RolloutStatus
+    from shipyard.monitoring.file_drift import DriftReport
     from shipyard.package.explanation import Explanation
     from shipyard.package.model import Model
     from shipyard.package.signature import Signature
@@ -31,6 +33,8 @@ _EXPORTS = {
     "Client": "shipyard.interfaces.sdk",
     "log_model": "shipyard.interfaces.sdk",
     "load_model": "shipyard.interfaces.sdk",
+    "drift": "shipyard.interfaces.sdk",
+    "DriftReport": "shipyard.monitoring.file_drift",
     "Settings": "shipyard.core.config",
     "ShipyardError": "shipyard.core.errors",
     "hookimpl": "shipyard.core.plugins",
@@ -50,6 +54,7 @@ __all__ = [
     "AliasEvent",
     "Client",
     "Deployment",
+    "DriftReport",
     "Explanation",
     "Model",
     "ModelVersion",
@@ -60,6 +65,7 @@ __all__ = [
     "ShipyardError",
     "Signature",
     "__version__",
+    "drift",
     "hookimpl",
     "load_model",
     "log_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -139,6 +140,24 @@ def test_feedback_drift_performance_and_alerts(monitored: tuple[Path, Server]) -
     assert [p["value"] for p in history] == [0.0, 1.0]  # type: ignore[union-attr]
     rows = cli(home, "logs", "query", "--endpoint", "churn", "--limit", "5")
     assert len(rows) == 5 and rows[0]["status"] == "ok"  # type: ignore[index]
+    # the server publishes the latest run (made by another process, the CLI) on /metrics
+    with httpx.Client(base_url=server.url) as http:
+        text = http.get("/metrics").text
+    assert 'shipyard_dataset_drift{endpoint="churn"} 1.0' in text
+    assert 'shipyard_drift_detected{endpoint="churn",feature="income"} 1.0' in text
+    assert 'shipyard_drift_detected{endpoint="churn",feature="age"} 0.0' in text
+    ks = re.search(
+        r'shipyard_drift_score\{endpoint="churn",feature="income",stat="ks"\} (\S+)', text
+    )
+    income = drifted["features"]["income"]["results"]["ks"]["statistic"]  # type: ignore[index]
+    assert ks is not None and float(ks.group(1)) == pytest.approx(income)
+    assert 'stat="psi"' in text and 'stat="wasserstein"' in text and 'stat="p_value"' in text
+    estimated = drifted["estimated_performance"]["accuracy"]  # type: ignore[index]
+    accuracy = re.search(
+        r'shipyard_estimated_performance\{endpoint="churn",metric="accuracy"\} (\S+)', text
+    )
+    assert accuracy is not None and float(accuracy.group(1)) == pytest.approx(estimated)
+    assert "process_resident_memory_bytes" in text and "python_info" in text
 
 
 def test_all_missing_column_alerts_not_crashes(

@@ -94,7 +94,7 @@ def test_card_has_every_section_and_the_registry_facts(
         "- **Data digest:** sha256:feedbeef",
         "- **Git commit:** 0a1b2c3d (dirty)",
         "### Reference profile (4 rows)",
-        "| x | numeric | 25.0% | mean 1, std 1, range [0, 2] |",
+        "| x | numeric (discrete) | 25.0% | top: 0 33.3%, 1 33.3%, 2 33.3% (3 distinct) |",
         "| plan | categorical | 0.0% | top: basic 75.0%, pro 25.0% (2 distinct) |",
         "- **champion:** churn/1",
         "| auc | 0.91 | 0.89 | 0.02 |",

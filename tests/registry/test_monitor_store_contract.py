@@ -20,15 +20,17 @@ def monitors(store: SqlRegistryStore) -> MonitorStore:
     return SqlMonitorStore(store)
 
 
-def point(metric: str, value: float, hour: int) -> MetricPoint:
+def point(
+    metric: str, value: float, hour: int, endpoint: str = "web", monitor: str = "default"
+) -> MetricPoint:
     return MetricPoint(
-        endpoint="web",
+        endpoint=endpoint,
         metric=metric,
         value=value,
         window_start=T0 + hour * HOUR,
         window_end=T0 + (hour + 1) * HOUR,
         version=1,
-        monitor="default",
+        monitor=monitor,
     )
 
 
@@ -48,6 +50,33 @@ def test_points_filter_by_metric_prefix_and_window(monitors: MonitorStore) -> No
     latest = monitors.points("web", metric="drift.dataset", limit=1)
     assert [p.window_end for p in latest] == [T0 + 3 * HOUR]  # the newest, oldest first
     assert monitors.points("other") == []
+
+
+def test_latest_run_points_are_each_endpoint_and_monitors_newest_run(
+    monitors: MonitorStore,
+) -> None:
+    assert monitors.latest_run_points() == []
+    for hour, drift in ((0, 0.0), (1, 1.0)):
+        monitors.add_points(
+            [
+                point("rows", 100, hour),
+                point("drift.dataset", drift, hour),
+                point("rows", 5, hour, endpoint="api"),
+                point("feature.a.b.ks", 0.2, hour, "api"),
+            ]
+        )
+    monitors.add_points([point("rows", 7, 0, monitor="hourly")])
+    monitors.add_points([point("errors.rate", 0.5, 5)])  # no "rows": not a run
+    latest = {(p.endpoint, p.monitor, p.metric): p for p in monitors.latest_run_points()}
+    assert set(latest) == {
+        ("web", "default", "rows"),
+        ("web", "default", "drift.dataset"),
+        ("api", "default", "rows"),
+        ("api", "default", "feature.a.b.ks"),
+        ("web", "hourly", "rows"),
+    }
+    assert latest[("web", "default", "drift.dataset")].value == 1.0
+    assert latest[("web", "default", "rows")].window_end == T0 + 2 * HOUR
 
 
 def test_alerts_open_once_refresh_and_resolve(monitors: MonitorStore) -> None:

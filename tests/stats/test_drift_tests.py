@@ -13,11 +13,11 @@ from scipy.spatial.distance import jensenshannon
 from shipyard.core.plugins import hookimpl
 from shipyard.stats.drift import base
 from shipyard.stats.drift.base import binned_counts, installed_stattests, stattest_named
+from shipyard.stats.drift.cdf import cdf_distance
 from shipyard.stats.drift.chisquare import ChiSquare, chi_square, expected_counts
 from shipyard.stats.drift.ks import KolmogorovSmirnov
 from shipyard.stats.drift.missing import MissingShare
 from shipyard.stats.drift.psi import PSI_EPSILON
-from shipyard.stats.drift.wasserstein import cdf_distance
 from shipyard.stats.profile import (
     CategoricalProfile,
     ColumnProfile,
@@ -47,24 +47,33 @@ def test_builtins_are_installed_through_the_hook() -> None:
     assert stattest_named("ks").kinds == ("numeric",)
 
 
-@pytest.mark.parametrize(("n_ref", "method"), [(800, "exact"), (5_000, "exact-sample")])
-def test_ks_exact_equals_scipy_on_the_reference_sample(n_ref: int, method: str) -> None:
+def test_ks_exact_equals_scipy_when_the_reference_keeps_every_value() -> None:
     rng = np.random.default_rng(1)
-    ref, win = rng.normal(0, 1, n_ref), rng.normal(0.2, 1, 300)
+    ref, win = rng.normal(0, 1, 800), rng.normal(0.2, 1, 300)
     r, w = numeric_pair(ref, win)
     out = stattest_named("ks").compute(r, w, win)
-    expected = stats.ks_2samp(np.asarray(r.sample), win)
-    assert out.method == method
+    expected = stats.ks_2samp(ref, win)
+    assert out.method == "exact" and sorted(r.sample) == sorted(ref.tolist())
     assert out.statistic == pytest.approx(expected.statistic, abs=1e-15)
     assert out.p_value == pytest.approx(expected.pvalue, rel=1e-12)
-    if method == "exact":  # the sample is the whole reference
-        assert sorted(r.sample) == sorted(ref.tolist())
+
+
+def test_ks_on_raw_window_values_matches_scipy_on_the_full_reference() -> None:
+    rng = np.random.default_rng(1)
+    ref, win = rng.normal(0, 1, 5_000), rng.normal(0.2, 1, 300)
+    r, w = numeric_pair(ref, win)
+    out = stattest_named("ks").compute(r, w, win)
+    expected = stats.ks_2samp(ref, win, method="asymp")
+    assert out.method == "raw" and r.sample == ()  # a 5,000-value reference keeps its sketch only
+    assert out.statistic == pytest.approx(expected.statistic, abs=2e-3)
+    assert out.p_value == pytest.approx(expected.pvalue, rel=0.1)
 
 
 def test_ks_binned_equals_scipy_asymptotic_when_values_sit_on_the_edges() -> None:
     rng = np.random.default_rng(2)
-    ref = np.append(rng.integers(0, 10, 20_000), 100).astype(float)  # one far value: last edge
-    win = rng.choice(10, 8_000, p=[0.14] + [0.86 / 9] * 9).astype(float)
+    # 60 integer levels (too many to be profiled per value) and one far value: every value is an edge
+    ref = np.append(rng.integers(0, 60, 20_000), 100).astype(float)
+    win = rng.choice(60, 8_000, p=[0.14] + [0.86 / 59] * 59).astype(float)
     r, w = numeric_pair(ref, win)
     out = KolmogorovSmirnov().compute(r, w, None)
     expected = stats.ks_2samp(ref, win, method="asymp")
@@ -119,11 +128,10 @@ def test_wasserstein_exact_equals_scipy_and_sketch_is_close() -> None:
     ref, win = rng.normal(10, 2, 20_000), rng.normal(11, 2.5, 3_000)
     r, w = numeric_pair(ref, win)
     test = stattest_named("wasserstein")
-    exact = test.compute(r, w, win)
-    expected = stats.wasserstein_distance(np.asarray(r.sample), win) / r.moments.std
-    assert exact.method == "exact-sample" and exact.statistic == pytest.approx(expected, rel=1e-12)
-    sketch = test.compute(r, w, None)
     raw = stats.wasserstein_distance(ref, win) / r.moments.std
+    on_values = test.compute(r, w, win)
+    assert on_values.method == "raw" and on_values.statistic == pytest.approx(raw, rel=0.01)
+    sketch = test.compute(r, w, None)
     assert sketch.method == "sketch" and sketch.statistic == pytest.approx(raw, rel=0.03)
 
 
@@ -138,9 +146,10 @@ def test_cdf_distance_is_exact_for_uniforms_and_point_masses() -> None:
 
 
 def test_wasserstein_constant_reference_uses_the_std_floor() -> None:
-    r, w = numeric_pair(np.full(100, 3.0), np.full(50, 3.01))
+    ref = 3.0 + 1e-9 * np.arange(100)  # (nearly) constant, yet 100 distinct values: not discrete
+    r, w = numeric_pair(ref, np.full(50, 3.01))
     out = stattest_named("wasserstein").compute(r, w, np.full(50, 3.01))
-    assert out.method == "exact" and out.statistic == pytest.approx(0.01 / 1e-3)
+    assert out.method == "exact" and out.statistic == pytest.approx(0.01 / 1e-3, rel=1e-4)
 
 
 def test_chisquare_equals_scipy_on_the_smoothed_expected_counts() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.stats.profile import (
-    DEFAULT_SAMPLE_SIZE,
+    DEFAULT_SKETCH_EDGES,
     CategoricalProfile,
     DatasetProfile,
     NumericProfile,
@@ -105,52 +105,90 @@ def test_missing_column_in_window_is_all_missing() -> None:
 
 def test_constant_column_and_json_round_trip() -> None:
     prof = build_profile(pd.DataFrame({"c": [3.0] * 50, "flag": [True, False] * 25}))
-    col = prof.columns["c"]
-    assert isinstance(col, NumericProfile) and col.histogram.edges == (3.0, 3.0)
-    assert col.histogram.counts == (0, 50, 0)
+    col = prof.columns["c"]  # one distinct value: profiled per value
+    assert isinstance(col, CategoricalProfile) and col.levels == (3.0,)
+    assert (col.categories, col.counts, col.other) == (("3",), (50,), 0)
     assert isinstance(prof.columns["flag"], CategoricalProfile)
     assert DatasetProfile.from_dict(prof.to_dict()) == prof
 
 
-def test_reference_sample_is_a_seeded_subset_of_the_finite_values() -> None:
-    data = frame(10_000, 1)
+def test_discrete_numeric_columns_are_counted_per_value() -> None:
+    rng = np.random.default_rng(7)
+    data = pd.DataFrame(
+        {
+            "flag": (rng.random(5_000) < 0.1).astype(np.int64),
+            "level": rng.integers(1, 6, 5_000).astype(float),
+            "age": rng.integers(18, 60, 5_000),  # 42 integer levels
+            "x": rng.normal(0, 1, 5_000),
+        }
+    )
+    data.loc[0, "level"] = np.nan
+    ref = build_profile(data)
+    flag, level, age = (ref.columns[c] for c in ("flag", "level", "age"))
+    assert isinstance(flag, CategoricalProfile) and flag.categories == ("0", "1")
+    assert flag.counts == tuple(int(v) for v in data["flag"].value_counts().sort_index())
+    assert isinstance(level, CategoricalProfile) and level.missing == 1
+    assert sorted(level.categories) == ["1", "2", "3", "4", "5"] and sum(level.counts) == 4_999
+    assert isinstance(age, CategoricalProfile) and len(age.levels) == 42
+    assert isinstance(ref.columns["x"], NumericProfile)
+    # a window matches numbers, whatever their dtype; values the reference never had are unseen
+    win = observe(pd.DataFrame({"flag": [1.0, 1.0, 0.0], "level": ["2", "7", None]}), ref)
+    wflag, wlevel = win.columns["flag"], win.columns["level"]
+    assert isinstance(wflag, CategoricalProfile) and wflag.counts == (1, 2)
+    assert isinstance(wlevel, CategoricalProfile) and wlevel.other == 1 and wlevel.missing == 1
+    assert dict(wlevel.unseen) == {"7": 1}
+    assert wlevel.counts[wlevel.categories.index("2")] == 1
+    assert DatasetProfile.from_dict(ref.to_dict()) == ref
+
+
+def test_sketch_edges_are_reference_values_with_repeated_values_isolated() -> None:
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.standard_t(3, 20_000), np.zeros(5_000)])  # a point mass at 0
+    data = pd.DataFrame({"x": x})
     data.loc[10:12, "x"] = [np.inf, -np.inf, np.inf]
     col = build_profile(data).columns["x"]
-    assert isinstance(col, NumericProfile)
-    finite = data["x"].to_numpy()
-    finite = finite[np.isfinite(finite)]
-    sample = np.asarray(col.sample)
-    assert sample.size == DEFAULT_SAMPLE_SIZE and np.all(np.isfinite(sample))
-    assert np.isin(sample, finite).all() and np.unique(sample).size == sample.size  # no replacement
-    assert not col.sample_is_complete
-    again = build_profile(data).columns["x"]
-    assert isinstance(again, NumericProfile) and again.sample == col.sample  # reproducible
-    # roughly uniform: the sample's mean and spread match the data's
-    assert abs(sample.mean() - finite.mean()) < 0.15 and abs(sample.std() - finite.std()) < 0.1
+    assert isinstance(col, NumericProfile) and col.sketch_on_values and col.sample == ()
+    finite = np.sort(data["x"].to_numpy()[np.isfinite(data["x"].to_numpy())])
+    edges = np.asarray(col.sketch.edges)
+    assert edges[0] == finite[0] and edges[-1] == finite[-1]
+    assert np.isin(edges, finite).mean() > 0.99 and edges.size <= DEFAULT_SKETCH_EDGES + 40
+    zero = int(np.searchsorted(edges, 0.0))
+    assert edges[zero + 1] == np.nextafter(0.0, 1.0)  # the point mass has a bin of its own
+    assert col.sketch.counts[zero + 1] == int((finite == 0).sum())
+    assert (col.sketch.counts[0], col.sketch.counts[-1]) == (1, 2)  # -inf and +inf
+    assert build_profile(data).columns["x"] == col  # deterministic
 
 
 def test_small_reference_keeps_every_finite_value_and_merge_drops_the_sample() -> None:
-    data = pd.DataFrame({"x": [3.0, np.nan, 1.0, np.inf, 2.0]})
+    values = np.linspace(0.05, 3.0, 60)
+    data = pd.DataFrame({"x": np.concatenate([values, [np.nan, np.inf]])})
     ref = build_profile(data)
     col = ref.columns["x"]
     assert isinstance(col, NumericProfile)
-    assert col.sample == (1.0, 2.0, 3.0) and col.sample_is_complete
+    assert col.sample == tuple(values) and col.sample_is_complete
     merged = ref.merge(ref).columns["x"]
     assert isinstance(merged, NumericProfile) and merged.sample == () and merged.quantiles == ()
+    assert not merged.sketch_on_values
     win = observe(data, ref).columns["x"]
     assert isinstance(win, NumericProfile) and win.sample == ()  # windows keep no sample
     none = build_profile(data, sample_size=0).columns["x"]
     assert isinstance(none, NumericProfile) and none.sample == ()
 
 
-def test_sample_round_trips_and_old_profiles_without_it_load() -> None:
+def test_profiles_of_earlier_versions_still_load() -> None:
     prof = build_profile(frame(2_000, 3))
     data = prof.to_dict()
-    assert len(data["columns"]["x"]["sample"]) == DEFAULT_SAMPLE_SIZE
     assert DatasetProfile.from_dict(data) == prof
-    del data["columns"]["x"]["sample"], data["columns"]["x"]["quantiles"]
+    # earlier versions: a random 1000-value sample, a percentile sketch, no sketch_on_values
+    x = data["columns"]["x"]
+    x["sample"] = list(np.random.default_rng(0).normal(size=1000))
+    del x["sketch_on_values"]
     old = DatasetProfile.from_dict(data).columns["x"]
-    assert isinstance(old, NumericProfile) and old.sample == () and old.quantiles == ()
+    assert isinstance(old, NumericProfile) and not old.sketch_on_values
+    assert len(old.sample) == 1000 and not old.sample_is_complete
+    del x["sample"], x["quantiles"]
+    older = DatasetProfile.from_dict(data).columns["x"]
+    assert isinstance(older, NumericProfile) and older.sample == () and older.quantiles == ()
 
 
 def test_window_profile_batches_equals_observing_the_concatenation() -> None:
@@ -189,7 +227,12 @@ def test_window_profile_batches_equals_observing_the_concatenation() -> None:
 
 def test_numeric_values_are_the_finite_values_on_the_profile_scale() -> None:
     ref = build_profile(
-        pd.DataFrame({"x": [1.0, 2.0], "t": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        pd.DataFrame(
+            {
+                "x": np.linspace(0.5, 9.5, 30),
+                "t": pd.date_range("2024-01-01", periods=30, freq="h"),
+            }
+        )
     )
     data = pd.DataFrame(
         {"x": [np.nan, 5.0, np.inf], "t": pd.to_datetime(pd.Series(["2024-01-03", None, None]))}

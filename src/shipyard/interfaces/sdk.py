@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,10 @@ from shipyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:  # numpy, pandas and the lifecycle load when a method needs them
     import numpy.typing as npt
+    import pandas as pd
 
     from shipyard.lifecycle.service import RolloutStatus
+    from shipyard.monitoring.file_drift import DriftReport
     from shipyard.package.explanation import Explanation
     from shipyard.package.model import Model
     from shipyard.package.signature import Signature
@@ -264,3 +266,35 @@ def load_model(
     A package that runs its own Python code (python flavor) loads only with ``allow_code=True``,
     ``SHIPYARD_ALLOW_CODE=1`` or after ``shipyard trust MODEL VERSION``."""
     return default_client().load_model(ref, allow_pickle=allow_pickle, allow_code=allow_code)
+
+
+def drift(
+    reference: pd.DataFrame | str | os.PathLike[str],
+    current: pd.DataFrame | str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    stattest: str | None = None,
+) -> DriftReport:
+    """Check ``current`` for drift against ``reference``: the statistics and verdict of a monitor run.
+
+    ``reference`` is a DataFrame, a Parquet/CSV path or URL, or a model reference (``churn@champion``,
+    whose package's reference profile is used, from the registry of the current settings);
+    ``current`` a DataFrame or a Parquet/CSV path or URL, read in batches. ``report.drift`` is the
+    dataset verdict, ``report.drifted`` the drifted columns, ``report.to_dict()`` the JSON of
+    ``shipyard drift --json``.
+    """
+    import pandas as pd
+
+    from shipyard.monitoring.file_drift import drift as file_drift
+    from shipyard.monitoring.file_drift import drift_config
+
+    def registry() -> RegistryService:
+        return default_client().registry
+
+    return file_drift(
+        reference if isinstance(reference, pd.DataFrame) else os.fspath(reference),
+        current if isinstance(current, pd.DataFrame) else os.fspath(current),
+        registry=registry,
+        columns=columns,
+        config=drift_config(stattest),
+    )

@@ -33,7 +33,7 @@ from shipyard.registry.service import RegistryService
 from shipyard.registry.store import MonitorStore
 from shipyard.stats.attribution import DRIFT_IMPORTANCE, shares
 from shipyard.stats.cbpe import Calibration, Estimate, estimate
-from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift, DriftConfig, compare
+from shipyard.stats.drift.verdict import DatasetDrift, DriftConfig, compare
 from shipyard.stats.metrics import classification_metrics, regression_metrics
 from shipyard.stats.profile import DatasetProfile, NumericProfile, observe
 from shipyard.telemetry.reader import LogReader
@@ -113,6 +113,8 @@ class MonitorResult:
             out["data.all_missing_columns"] = float(sum(c.all_missing for c in cols))
             for c in cols:
                 out[f"feature.{c.column}.drift"] = float(c.drift)
+                for test, outcome in c.results.items():  # feature.<column>.<test>: its statistic
+                    out[f"feature.{c.column}.{test}"] = float(outcome.statistic)
                 if c.effect_size is not None:
                     out[f"feature.{c.column}.psi"] = float(c.effect_size)
                 if c.p_value is not None:
@@ -134,15 +136,7 @@ class MonitorResult:
 
     def to_dict(self) -> dict[str, Any]:
         def drift(d: DatasetDrift | None) -> dict[str, Any] | None:
-            if d is None:
-                return None
-            return {
-                "drift": d.drift,
-                "drifted": list(d.drifted),
-                "correction": d.correction,
-                "alpha": d.alpha,
-                "columns": {name: _column_dict(c) for name, c in d.columns.items()},
-            }
+            return None if d is None else dataset_dict(d)
 
         inputs = drift(self.inputs)
         return {
@@ -164,8 +158,16 @@ class MonitorResult:
         }
 
 
-def _column_dict(c: ColumnDrift) -> dict[str, Any]:
-    return c.to_dict()
+def dataset_dict(d: DatasetDrift) -> dict[str, Any]:
+    """A drift verdict as JSON: the dataset verdict and ``columns`` (one dict per column, with its
+    boolean ``drift`` and every statistic). Shared by the monitor and drift on files."""
+    return {
+        "drift": d.drift,
+        "drifted": list(d.drifted),
+        "correction": d.correction,
+        "alpha": d.alpha,
+        "columns": {name: c.to_dict() for name, c in d.columns.items()},
+    }
 
 
 def _without(profile: DatasetProfile, drop: set[str]) -> DatasetProfile:

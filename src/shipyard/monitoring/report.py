@@ -26,10 +26,16 @@ from typing import Any
 from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.monitoring.alerts import Threshold
 from shipyard.monitoring.charts import Bar
-from shipyard.monitoring.monitor import MonitorConfig, MonitorResult, MonitorService
+from shipyard.monitoring.file_drift import DriftReport
+from shipyard.monitoring.monitor import MonitorConfig, MonitorService
 from shipyard.monitoring.report_html import page
-from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift
-from shipyard.stats.profile import CategoricalProfile, ColumnProfile, NumericProfile
+from shipyard.stats.drift.verdict import ColumnDrift, DatasetDrift, DriftConfig
+from shipyard.stats.profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    DatasetProfile,
+    NumericProfile,
+)
 
 MAX_FEATURES = 200
 MAX_POINTS = 500
@@ -137,6 +143,9 @@ class ReportData:
     notes: list[str]
     drifted_importance: float | None = None
     """Share of global importance carried by the drifted columns (None: not recorded)."""
+    reference: str | None = None
+    """A report of a batch of data (``build_file_report``): what the reference was; ``endpoint``
+    then names the current data. None for an endpoint's report."""
 
 
 def build_report(
@@ -162,7 +171,9 @@ def build_report(
     config = replace(config or MonitorConfig(), window=window)
     result = monitoring.run(endpoint, config=config, now=now, record=False)
     notes: list[str] = []
-    features = _features(result, notes)
+    features = _features(
+        result.inputs, result.reference_inputs, result.window_inputs, notes, result.importance
+    )
     names = [f.name for f in features]
     series, capped = _series(monitoring, endpoint, history_since, now, config.name, names)
     if capped:
@@ -230,10 +241,50 @@ def _last_version(monitoring: MonitorService, endpoint: str) -> int | None:
     return points[-1].version if points else None
 
 
-def _features(result: MonitorResult, notes: list[str]) -> list[FeatureReport]:
-    """The input columns, most drifted first; without a row in the window, the reference alone."""
-    ref, win = result.reference_inputs, result.window_inputs
-    if result.inputs is not None:
+def build_file_report(report: DriftReport, *, config: DriftConfig | None = None) -> ReportData:
+    """The report of a batch of data against a reference (``file_drift.drift``): the drift
+    sections of an endpoint's report, without history, performance or alerts."""
+    notes: list[str] = []
+    features = _features(report.result, report.reference_profile, report.current_profile, notes)
+    now = dt.datetime.now(dt.UTC)
+    return ReportData(
+        endpoint=report.current,
+        model=None,
+        version=None,
+        window_start=now,
+        window_end=now,
+        history_since=now,
+        generated_at=now,
+        rows=report.rows,
+        dataset=_verdict(report.result),
+        prediction_drift=None,
+        features=features,
+        features_total=len(report.result.columns),
+        unexpected_columns=list(report.unexpected_columns),
+        performance={},
+        label_coverage=0.0,
+        invalid_labels=0,
+        estimated=None,
+        computational={},
+        series={},
+        thresholds=[],
+        effect_size_floor=(config or DriftConfig()).effect_size_floor,
+        alerts=[],
+        notes=notes,
+        reference=report.reference,
+    )
+
+
+def _features(
+    verdict: DatasetDrift | None,
+    ref: DatasetProfile | None,
+    win: DatasetProfile | None,
+    notes: list[str],
+    importance: Mapping[str, float] | None = None,
+) -> list[FeatureReport]:
+    """The input columns, most drifted first; without a row in the window, the reference alone.
+    ``importance``: each column's share of the version's global importance, when recorded."""
+    if verdict is not None:
         out = [
             _feature_row(
                 name,
@@ -241,15 +292,15 @@ def _features(result: MonitorResult, notes: list[str]) -> list[FeatureReport]:
                 ref.columns.get(name) if ref else None,
                 win.columns.get(name) if win else None,
             )
-            for name, c in result.inputs.columns.items()
+            for name, c in verdict.columns.items()
         ]
     else:
         out = [
             _feature_row(name, None, col, None)
             for name, col in (ref.columns if ref else {}).items()
         ]
-    if result.importance:
-        out = [replace(f, importance=result.importance.get(f.name, 0.0)) for f in out]
+    if importance:
+        out = [replace(f, importance=importance.get(f.name, 0.0)) for f in out]
     # drifted first; among them drift that matters (importance x PSI) when importance is known
     out.sort(
         key=lambda f: (

@@ -35,7 +35,7 @@ from shipyard.core.errors import NotFound
 from shipyard.package.manifest import Manifest
 from shipyard.registry.entities import AliasEvent, ModelVersion
 from shipyard.registry.service import RegistryService
-from shipyard.stats.profile import DatasetProfile, NumericProfile
+from shipyard.stats.profile import CategoricalProfile, DatasetProfile, NumericProfile
 
 if TYPE_CHECKING:
     from shipyard.registry.governance import GovernanceService
@@ -215,7 +215,10 @@ def _training_data(
                 f"{c} {_pct(n, seen)}" for c, n in zip(col.categories[:5], col.counts, strict=False)
             )
             summary = f"top: {top or '-'} ({col.distinct} distinct)"
-        rows.append([column, col.kind, _pct(col.missing, col.rows), summary])
+        kind = (
+            "numeric (discrete)" if isinstance(col, CategoricalProfile) and col.levels else col.kind
+        )
+        rows.append([column, kind, _pct(col.missing, col.rows), summary])
     section.tables.append(
         (f"Reference profile ({profile.rows} rows)", ["column", "kind", "missing", "summary"], rows)
     )

@@ -123,6 +123,11 @@ class MonitorStore(Protocol):
         """Points of ``endpoint`` (``metric`` is a name or a prefix ending in '.'), oldest first."""
         ...
 
+    def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
+        """Per endpoint and monitor, every point of its latest run (those sharing the newest
+        ``marker`` point's ``window_end``)."""
+        ...
+
     def raise_alert(
         self,
         *,

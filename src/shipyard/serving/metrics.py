@@ -2,18 +2,38 @@
 
 With several worker processes, ``PROMETHEUS_MULTIPROC_DIR`` is set by ``shipyard serve`` and
 ``/metrics`` aggregates every worker's values.
+
+Process and runtime metrics are prometheus_client's standard collectors. In one process they are
+registered as usual (``process_*``, ``python_info``, ``python_gc_*``). With several workers the
+worker that answers the scrape reads every live worker's ``/proc`` entry through
+``ProcessCollector`` (workers are found by the pids in the multi-process directory's file names)
+and sums them (CPU seconds, memory, open file descriptors; the earliest start time, the largest fd
+limit), so ``process_resident_memory_bytes`` is the whole server's; ``python_gc_*`` is left out
+there, as it describes only the answering worker. ``add_collector`` adds collectors whose values
+do not depend on the process (e.g. monitor results read from the store).
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
 from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -117,9 +137,57 @@ class ServingMetrics:
             registry=r,
         )
 
+        self.extra: list[Collector] = []
+        if not multiprocess_dir:
+            for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                r.register(standard)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Expose ``collector`` too (its values must not depend on the answering worker)."""
+        self.extra.append(collector)
+        if not self.multiprocess_dir:
+            self.registry.register(collector)
+
     def render(self) -> bytes:
         if self.multiprocess_dir:
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+            merged.register(WorkersProcessCollector(self.multiprocess_dir))
+            merged.register(PLATFORM_COLLECTOR)
+            for collector in self.extra:
+                merged.register(collector)
             return bytes(generate_latest(merged))
         return bytes(generate_latest(self.registry))
+
+
+_PID = re.compile(r"_(\d+)\.db$")
+
+
+class WorkersProcessCollector(Collector):
+    """``process_*`` metrics summed over the live workers of a multi-process server."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(directory)
+
+    def pids(self) -> list[int]:
+        found = {int(m.group(1)) for f in self.directory.glob("*.db") if (m := _PID.search(f.name))}
+        return sorted(pid for pid in found | {os.getpid()} if Path(f"/proc/{pid}").exists())
+
+    def collect(self) -> Iterator[Metric]:
+        totals: dict[str, Metric] = {}
+        for pid in self.pids():
+            one = ProcessCollector(pid=lambda pid=pid: pid, registry=None)  # type: ignore[misc]
+            for family in one.collect():
+                if family.name not in totals:
+                    totals[family.name] = family
+                    continue
+                kept = totals[family.name]
+                for i, (mine, theirs) in enumerate(zip(kept.samples, family.samples, strict=False)):
+                    if family.name.endswith("start_time_seconds"):
+                        value = min(mine.value, theirs.value)
+                    elif family.name.endswith("max_fds"):
+                        value = max(mine.value, theirs.value)
+                    else:
+                        value = mine.value + theirs.value
+                    kept.samples[i] = mine._replace(value=value)
+        yield from totals.values()

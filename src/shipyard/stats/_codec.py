@@ -1,7 +1,8 @@
 """JSON-ready encoding of column profiles (plain lists and dicts), used by ``DatasetProfile``.
 
 Kept apart from ``profile`` so that module holds only the numerics. Decoding is tolerant: fields
-added after a profile was written (``quantiles``, ``sample``, ``unseen``) default to empty.
+added after a profile was written (``quantiles``, ``sample``, ``unseen``, ``levels``,
+``sketch_on_values``) default to empty/false.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _col_to_dict(col: ColumnProfile) -> dict[str, Any]:
             "sketch": {"edges": list(col.sketch.edges), "counts": list(col.sketch.counts)},
             "quantiles": list(col.quantiles),
             "sample": list(col.sample),
+            "sketch_on_values": col.sketch_on_values,
         }
     return {
         "kind": "categorical",
@@ -41,6 +43,7 @@ def _col_to_dict(col: ColumnProfile) -> dict[str, Any]:
         "other": col.other,
         "distinct": col.distinct,
         "unseen": dict(col.unseen),
+        **({"levels": list(col.levels)} if col.levels else {}),
     }
 
 
@@ -69,6 +72,7 @@ def _col_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
             sketch=_hist(d["sketch"]),
             quantiles=tuple(float(q) for q in d.get("quantiles", ())),
             sample=tuple(float(v) for v in d.get("sample", ())),
+            sketch_on_values=bool(d.get("sketch_on_values", False)),
         )
     return CategoricalProfile(
         kind="categorical",
@@ -79,4 +83,5 @@ def _col_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
         other=int(d["other"]),
         distinct=int(d["distinct"]),
         unseen={str(k): int(v) for k, v in d.get("unseen", {}).items()},
+        levels=tuple(float(v) for v in d.get("levels", ())),
     )

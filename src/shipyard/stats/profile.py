@@ -6,18 +6,35 @@ column (top-K by frequency). A *window* profile of later data is computed on tho
 categories (``observe``), so two windows merge by adding counts and every drift statistic compares
 like with like without re-reading the reference rows.
 
-Numerical columns keep two histograms on reference-quantile edges: a coarse one (``bins`` bins, used
-for PSI) and a fine one (percentile edges, used as a CDF sketch for Kolmogorov-Smirnov and Wasserstein).
-Both have an underflow and an overflow bin; missing values (None/NaN) are counted apart, infinities are
-counted and binned into under/overflow. Moments merge with Chan's parallel formula.
+Numerical columns keep two histograms: a coarse one on ``bins`` reference-quantile edges (used for
+PSI and Jensen-Shannon) and a fine one, the ``sketch``, that stands for the reference's whole CDF in
+Kolmogorov-Smirnov and Wasserstein. Both have an underflow and an overflow bin; missing values
+(None/NaN) are counted apart, infinities are counted and binned into under/overflow. Moments merge with
+Chan's parallel formula.
 
-A reference numerical column also keeps ``quantiles`` (101 percentiles) and a ``sample``: a uniform
-random sample, without replacement, of up to ``DEFAULT_SAMPLE_SIZE`` finite values (all of them when
-there are fewer), drawn with ``np.random.default_rng(0)`` so a rebuilt profile is identical. The sample
-lets a two-sample test (Kolmogorov-Smirnov, Wasserstein) run on raw values for small windows without
-re-reading the training data; 1000 values cost ~20 KB of JSON per column and bound the sampling error
-of the reference CDF by ~1.36/sqrt(1000) = 0.043 (95% DKW band). Both are dropped by ``merge``: a merge
-of windows has no such reference-only summaries.
+The sketch's edges are reference *values* (order statistics), at most ``DEFAULT_SKETCH_EDGES`` of them,
+chosen adaptively (``_sketch_edges``): the minimum, the maximum and the 16 most extreme values at each
+end, a 128-step grid of ranks, then repeated splits of the bin with the largest ``width * sqrt(count)``
+(the bound of a bin's contribution to the Wasserstein error), so heavy tails get as many edges as they
+need. A value repeated in the reference gets a bin of its own (``[v, nextafter(v))``), so point masses
+stay exact. Because every edge is a reference value, the reference CDF is known exactly at every
+edge, and each bin holds one value at its left edge (``sketch_on_values``): against raw data, KS is
+within ~0.001 and Wasserstein within ~1% of ``scipy.stats.ks_2samp`` / ``wasserstein_distance`` on
+the full reference (tested on 2,000- and 50,000-row windows, heavy tails included). 512 edges cost
+~15 KB of JSON per column. Windows are binned on the same edges, so they merge by adding counts.
+
+**Discrete numerical columns.** A numerical reference column with at most ``DISCRETE_MAX_LEVELS``
+distinct finite values (a 0/1 flag, a rating), or integer-valued with at most ``INTEGER_MAX_LEVELS``
+levels, is profiled as a ``CategoricalProfile`` whose ``levels`` are those values: its windows are
+counted per value (values the reference never had go to ``other`` and ``unseen``), and it is tested
+like a categorical column (chi-squared, PSI and Jensen-Shannon on per-value bins). Quantile bins on
+such a column collapse into one or two bins, which hid a 0/1 flag going from 10% to 50% ones.
+
+A reference numerical column also keeps ``quantiles`` (101 percentiles) and, when it has at most
+``DEFAULT_SAMPLE_SIZE`` finite values, all of them in ``sample`` (then KS and Wasserstein run the
+textbook two-sample tests on the raw reference). Both are dropped by ``merge``: a merge of windows has
+no such reference-only summaries. Profiles written by earlier versions (a 101-edge sketch and a
+1000-value random sample) still load and are tested on their sketch.
 """
 
 from __future__ import annotations
@@ -31,10 +48,16 @@ import numpy.typing as npt
 import pandas as pd
 
 DEFAULT_BINS = 10
-DEFAULT_SKETCH_BINS = 100
-DEFAULT_TOP_K = 20
+DEFAULT_SKETCH_EDGES = 512
+DEFAULT_TOP_K = 50
 DEFAULT_SAMPLE_SIZE = 1000
-SAMPLE_SEED = 0
+DISCRETE_MAX_LEVELS = 20
+"""Numerical reference columns with at most this many distinct values are profiled per value."""
+INTEGER_MAX_LEVELS = 50
+"""... and integer-valued ones with at most this many."""
+SKETCH_TAIL = 16
+"""The most extreme reference values at each end that are always sketch edges."""
+SKETCH_GRID = 128
 _TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 FloatArray = npt.NDArray[np.float64]
@@ -148,7 +171,11 @@ class NumericProfile:
     quantiles: tuple[float, ...] = ()
     """Reference only: the 0, 1, ..., 100th percentiles of the finite values."""
     sample: tuple[float, ...] = ()
-    """Reference only: <= ``DEFAULT_SAMPLE_SIZE`` finite values, uniform without replacement, sorted."""
+    """Reference only: every finite value, sorted, when there are at most ``DEFAULT_SAMPLE_SIZE``.
+    (Profiles of earlier versions hold a random 1000-value subset here; it is not used.)"""
+    sketch_on_values: bool = False
+    """Reference only: the sketch's edges are values of this data, so each non-empty bin holds a
+    value at its left edge (and the last bin one at its right edge too); see ``_sketch_edges``."""
 
     @property
     def sample_is_complete(self) -> bool:
@@ -166,6 +193,7 @@ class NumericProfile:
             sketch=self.sketch.merge(other.sketch),
             quantiles=(),
             sample=(),
+            sketch_on_values=False,
         )
 
 
@@ -182,6 +210,9 @@ class CategoricalProfile:
     distinct: int
     unseen: Mapping[str, int] = field(default_factory=dict)
     """Window only: the most frequent values absent from the reference's categories."""
+    levels: tuple[float, ...] = ()
+    """A discrete numerical column: the values behind ``categories`` (same order). Windows match
+    numbers against them, so 1, 1.0 and "1" count as the same level."""
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         if self.categories != other.categories:
@@ -271,24 +302,110 @@ def _numeric(
     )
 
 
-def _sample(finite: FloatArray, size: int) -> FloatArray:
-    """Uniform sample without replacement of ``size`` values (all when fewer), sorted; seeded."""
-    if finite.size > size:
-        rng = np.random.default_rng(SAMPLE_SEED)
-        finite = finite[rng.choice(finite.size, size=size, replace=False)]
-    return np.sort(finite)
+def _sketch_edges(ordered: FloatArray, budget: int) -> tuple[float, ...]:
+    """At most ``budget`` (+ one per repeated value) edges at values of ``ordered`` (sorted, finite).
+
+    Start from the extremes and a rank grid, then split, round after round, the bins with the largest
+    ``width * sqrt(count)``: a bin's share of the error of a piecewise-linear CDF grows with its width
+    and with how far its values can stray from a straight line (~ sqrt(count) / n). A value repeated
+    in ``ordered`` gets a bin ``[v, nextafter(v))`` of its own (a point mass).
+    """
+    n = ordered.size
+    if n == 0:
+        return (0.0, 0.0)
+    tail = np.arange(min(SKETCH_TAIL, n))
+    idx = np.unique(
+        np.concatenate(
+            [np.round(np.linspace(0, n - 1, SKETCH_GRID + 1)).astype(np.intp), tail, n - 1 - tail]
+        )
+    )
+    while idx.size < budget:
+        left, right = idx[:-1], idx[1:]
+        count = right - left
+        cost = (ordered[right] - ordered[left]) * np.sqrt(count) * (count > 1)
+        worst = np.argsort(cost)[::-1][: min(budget - idx.size, max(1, idx.size // 4))]
+        worst = worst[cost[worst] > 0]
+        if worst.size == 0:
+            break
+        idx = np.unique(np.concatenate([idx, (left[worst] + right[worst]) // 2]))
+    values = np.unique(ordered[idx])
+    repeated = np.searchsorted(ordered, values, "right") - np.searchsorted(ordered, values, "left")
+    isolated = np.nextafter(values[repeated > 1], np.inf)
+    edges = np.unique(np.concatenate([values, isolated]))
+    if edges.size == 1:
+        edges = np.array([edges[0], edges[0]])
+    return tuple(float(e) for e in edges)
 
 
 def _reference_numeric(
-    values: FloatArray, bins: int, sketch_bins: int, sample_size: int
+    values: FloatArray, bins: int, sketch_edges: int, sample_size: int
 ) -> NumericProfile:
-    finite = values[np.isfinite(values)]
-    profile = _numeric(values, _quantile_edges(finite, bins), _quantile_edges(finite, sketch_bins))
+    finite = np.sort(values[np.isfinite(values)])
+    profile = _numeric(values, _quantile_edges(finite, bins), _sketch_edges(finite, sketch_edges))
     quantiles = np.quantile(finite, np.linspace(0, 1, 101)) if finite.size else np.array([])
     return replace(
         profile,
         quantiles=tuple(float(q) for q in quantiles),
-        sample=tuple(float(v) for v in _sample(finite, sample_size)),
+        sample=tuple(float(v) for v in finite) if finite.size <= sample_size else (),
+        sketch_on_values=True,
+    )
+
+
+def level_label(value: float) -> str:
+    """How a level of a discrete numerical column is named: ``1`` for 1.0, ``2.5`` for 2.5."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _discrete_levels(finite: FloatArray) -> FloatArray | None:
+    """The distinct values of a numerical reference column if it is discrete (module docstring)."""
+    if finite.size == 0:
+        return None
+    levels = np.unique(finite)
+    if levels.size <= DISCRETE_MAX_LEVELS:
+        return levels
+    if levels.size <= INTEGER_MAX_LEVELS and bool(np.all(levels == np.round(levels))):
+        return levels
+    return None
+
+
+def _reference_discrete(values: FloatArray, levels: FloatArray) -> CategoricalProfile:
+    present = values[~np.isnan(values)]
+    finite = present[np.isfinite(present)]
+    counts = np.bincount(np.searchsorted(levels, finite), minlength=levels.size)
+    order = np.argsort(-counts, kind="stable")
+    return CategoricalProfile(
+        kind="categorical",
+        rows=int(values.size),
+        missing=int(values.size - present.size),
+        categories=tuple(level_label(v) for v in levels[order]),
+        counts=tuple(int(c) for c in counts[order]),
+        other=int(present.size - finite.size),
+        distinct=int(levels.size),
+        levels=tuple(float(v) for v in levels[order]),
+    )
+
+
+def _window_discrete(values: FloatArray, reference: CategoricalProfile) -> CategoricalProfile:
+    present = values[~np.isnan(values)]
+    levels = np.asarray(reference.levels, dtype=np.float64)
+    order = np.argsort(levels)
+    ordered = levels[order]
+    pos = np.clip(np.searchsorted(ordered, present), 0, ordered.size - 1)
+    known = ordered[pos] == present
+    counts = np.zeros(levels.size, dtype=np.int64)
+    np.add.at(counts, order[pos[known]], 1)
+    rest, rest_counts = np.unique(present[~known], return_counts=True)
+    top = np.argsort(-rest_counts, kind="stable")[:DEFAULT_TOP_K]
+    return CategoricalProfile(
+        kind="categorical",
+        rows=int(values.size),
+        missing=int(values.size - present.size),
+        categories=reference.categories,
+        counts=tuple(int(c) for c in counts),
+        other=int(rest_counts.sum()),
+        distinct=int((counts > 0).sum() + rest.size),
+        unseen={level_label(float(rest[i])): int(rest_counts[i]) for i in top},
+        levels=reference.levels,
     )
 
 
@@ -335,25 +452,31 @@ def build_profile(
     data: pd.DataFrame,
     *,
     bins: int = DEFAULT_BINS,
-    sketch_bins: int = DEFAULT_SKETCH_BINS,
+    sketch_edges: int = DEFAULT_SKETCH_EDGES,
     top_k: int = DEFAULT_TOP_K,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
 ) -> DatasetProfile:
     """Profile a reference dataset, fixing bin edges at its quantiles and its top-K categories.
 
-    Numerical columns also keep a seeded sample of ``sample_size`` finite values (see the module
-    docstring); ``sample_size=0`` keeps none.
+    Numerical columns with few distinct values are profiled per value; the others keep a sketch of
+    at most ``sketch_edges`` edges, and all their finite values when there are at most
+    ``sample_size`` (see the module docstring).
     """
     if bins < 1:
         raise ValueError("bins must be >= 1")
-    if sample_size < 0:
-        raise ValueError("sample_size must be >= 0")
+    if sample_size < 0 or sketch_edges < 2:
+        raise ValueError("sample_size must be >= 0 and sketch_edges >= 2")
     columns: dict[str, ColumnProfile] = {}
     for name in data.columns:
         series = data[name]
         if is_numeric_series(series):
             values = _as_float(series)
-            columns[str(name)] = _reference_numeric(values, bins, sketch_bins, sample_size)
+            is_time = pd.api.types.is_datetime64_any_dtype(series.dtype)
+            levels = None if is_time else _discrete_levels(values[np.isfinite(values)])
+            if levels is not None:
+                columns[str(name)] = _reference_discrete(values, levels)
+            else:
+                columns[str(name)] = _reference_numeric(values, bins, sketch_edges, sample_size)
         else:
             columns[str(name)] = _reference_categorical(series, top_k)
     return DatasetProfile(rows=len(data), columns=columns)
@@ -370,6 +493,8 @@ def observe(data: pd.DataFrame, reference: DatasetProfile) -> DatasetProfile:
         series = data[name] if name in data.columns else pd.Series([None] * n, dtype=object)
         if isinstance(ref, NumericProfile):
             columns[name] = _numeric(_window_float(series), ref.histogram.edges, ref.sketch.edges)
+        elif ref.levels:
+            columns[name] = _window_discrete(_window_float(series), ref)
         else:
             columns[name] = _window_categorical(series, ref)
     return DatasetProfile(rows=n, columns=columns)

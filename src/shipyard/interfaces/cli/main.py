@@ -17,6 +17,7 @@ from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
 from shipyard.interfaces.cli import monitoring as monitoring_cmds
 from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
+from shipyard.interfaces.cli.drift import drift
 from shipyard.interfaces.cli.explain import explain
 from shipyard.interfaces.cli.interop import convert, import_app
 from shipyard.interfaces.cli.output import console, emit, err_console, styled
@@ -45,6 +46,7 @@ app.add_typer(deployment_cmds.deploy_app, name="deploy")
 app.add_typer(deployment_cmds.rollout_app, name="rollout")
 app.command("controller")(deployment_cmds.controller)
 app.command("report")(report)
+app.command("drift")(drift)
 app.command("apply")(lifecycle_cmds.apply)
 app.command("retrain")(lifecycle_cmds.retrain)
 app.add_typer(governance_cmds.protect_app, name="protect")

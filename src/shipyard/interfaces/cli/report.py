@@ -16,8 +16,16 @@ from shipyard.interfaces.cli.output import console, styled
 
 def report(
     ctx: typer.Context,
-    endpoint: str = typer.Argument(..., help="The endpoint to report on."),
+    endpoint: str | None = typer.Argument(
+        None, help="The endpoint to report on (or give --reference and --current)."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="The HTML file to write."),
+    reference: str | None = typer.Option(
+        None, "--reference", help="A .parquet/.csv file or model reference (with --current)."
+    ),
+    current: str | None = typer.Option(
+        None, "--current", help="A .parquet/.csv file to report on against --reference."
+    ),
     window: str = typer.Option("1h", help="The current window, ending now (15m, 1h, 1d)."),
     since: str = typer.Option("7d", help="Start of the history: ISO time or duration ago."),
     json_out: Path | None = typer.Option(
@@ -25,24 +33,43 @@ def report(
     ),
 ) -> None:
     """Write the monitoring report of ENDPOINT: drift per feature with reference vs current
-    distributions, performance, latency, errors and alerts over time. The HTML file is
-    self-contained (no script, no network access) and stays under 5 MB."""
-    from shipyard.monitoring.report import build_report, render_html, render_json
+    distributions, performance, latency, errors and alerts over time. With --reference and
+    --current instead, the drift report of a file (as `shipyard drift` computes it). The HTML file
+    is self-contained (no script, no network access) and stays under 5 MB."""
+    from shipyard.monitoring.report import (
+        ReportData,
+        build_file_report,
+        build_report,
+        render_html,
+        render_json,
+    )
 
-    length = parse_duration(window, "--window")
-    history = parse_time(since, "--since")
+    if (reference is None) != (current is None):
+        raise InvalidArgument("--reference and --current go together")
+    if (endpoint is None) == (reference is None):
+        raise InvalidArgument("give an ENDPOINT, or --reference and --current (not both)")
     targets = [output] if json_out is None else [output, json_out]
     for path in targets:
         _check_target(path)
-    data = build_report(services(ctx).monitoring, endpoint, window=length, history_since=history)
+    data: ReportData
+    if reference is not None and current is not None:
+        from shipyard.interfaces.cli.drift import run_drift
+
+        data = build_file_report(run_drift(ctx, reference, current, None, None, progress=True))
+    else:
+        assert endpoint is not None
+        length = parse_duration(window, "--window")
+        history = parse_time(since, "--since")
+        data = build_report(
+            services(ctx).monitoring, endpoint, window=length, history_since=history
+        )
     html = render_html(data)
     _write(output, html)
     drifted = sum(f.drift for f in data.features)
     console.print(
         styled(
-            (endpoint, "bold"),
-            f": {data.rows:,} rows in the window, "
-            f"{drifted} of {data.features_total} features drifted",
+            (data.endpoint, "bold"),
+            f": {data.rows:,} rows, {drifted} of {data.features_total} features drifted",
         )
     )
     console.print(f"report  {output.resolve()}  ({len(html.encode()) / 1024:,.0f} KB)")

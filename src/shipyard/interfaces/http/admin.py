@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -23,7 +24,8 @@ DOCS_HTML = """<!doctype html>
 
 
 async def metrics(request: Request) -> Response:
-    body = server_state(request).metrics.render()
+    # off the event loop: rendering reads the monitor store (a database query)
+    body = await run_in_threadpool(server_state(request).metrics.render)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -19,6 +19,7 @@ from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
 from shipyard.interfaces.http.state import ServerState
+from shipyard.monitoring.gauges import MonitorCollector
 from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
 from shipyard.registry.access import Permission
 from shipyard.serving.dataplane import DataPlane
@@ -45,6 +46,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
     if config.allow_code:  # `serve --allow-code`: the operator decided for every served version
         services.registry.allow_code = True
+    metrics.add_collector(MonitorCollector(services.monitoring.store))
     writer = services.log_writer() if config.log_predictions else None
     if writer is not None:
         writer.on_drop = metrics.log_dropped.inc

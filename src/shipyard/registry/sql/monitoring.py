@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, and_, func, insert, select, update
 
 from shipyard.registry.entities import Alert, MetricPoint
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime, to_us
@@ -97,6 +97,43 @@ class SqlMonitorStore:
                 id=r.id,
             )
             for r in reversed(rows)
+        ]
+
+    def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
+        """Per endpoint and monitor, every point of its latest run: the points that share the
+        ``window_end`` of the newest ``marker`` point (every run records ``rows``)."""
+        latest = (
+            select(
+                metric_points.c.endpoint,
+                metric_points.c.monitor,
+                func.max(metric_points.c.window_end).label("window_end"),
+            )
+            .where(metric_points.c.metric == marker)
+            .group_by(metric_points.c.endpoint, metric_points.c.monitor)
+            .subquery()
+        )
+        query = select(metric_points).join(
+            latest,
+            and_(
+                metric_points.c.endpoint == latest.c.endpoint,
+                metric_points.c.monitor == latest.c.monitor,
+                metric_points.c.window_end == latest.c.window_end,
+            ),
+        )
+        with self.registry.read() as conn:
+            rows = conn.execute(query.order_by(metric_points.c.id)).all()
+        return [
+            MetricPoint(
+                endpoint=r.endpoint,
+                metric=r.metric,
+                value=r.value,
+                window_start=to_datetime(r.window_start),
+                window_end=to_datetime(r.window_end),
+                version=r.version,
+                monitor=r.monitor,
+                id=r.id,
+            )
+            for r in rows
         ]
 
     def raise_alert(

@@ -8,9 +8,9 @@ A stat test compares one column of a window profile with the same column of the 
         def compute(self, reference, window, window_values) -> TestOutcome: ...
 
 ``window_values`` are the window's raw finite values of a numerical column, passed only when the
-window is small (``DriftConfig.exact_max_rows``, default 5000 rows) so tests that can use raw data
-(Kolmogorov-Smirnov, Wasserstein) do; otherwise ``None`` and a test works from the profiles alone.
-``TestOutcome.method`` says how the number was obtained ("exact", "exact-sample", "binned", "sketch",
+window is small (``DriftConfig.exact_max_rows``, default 100,000 rows) so tests that can use raw
+data (Kolmogorov-Smirnov, Wasserstein) do; otherwise ``None`` and a test works from the profiles
+alone. ``TestOutcome.method`` says how the number was obtained ("exact", "raw", "binned", "sketch",
 "no-data"), so a report can tell an exact p-value from an approximation.
 
 Built-in tests live one per module (``psi``, ``ks``, ``wasserstein``, ``jensenshannon``,

@@ -60,6 +60,8 @@ class JensenShannon:
 
     name: str = "jensenshannon"
     kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)
+    gives_p_value: bool = False
+    """Not a significance test: it cannot be the primary test (``--stattest``)."""
 
     def compute(
         self,

@@ -65,6 +65,8 @@ class MissingShare:
 
     name: str = "missing"
     kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)
+    gives_p_value: bool = False
+    """Its p-value is about missing values only: it cannot be the primary test."""
 
     def compute(
         self,

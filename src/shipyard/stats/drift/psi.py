@@ -71,6 +71,8 @@ class PSI:
 
     name: str = "psi"
     kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)
+    gives_p_value: bool = False
+    """Not a significance test: it cannot be the primary test (``--stattest``)."""
     epsilon: float = PSI_EPSILON
 
     def compute(

@@ -36,10 +36,12 @@ Why each part:
   compare), only the missing-share test (which joins the family). Never an exception.
 * **Empty window.** Zero rows: nothing is tested, no column drifts, reason "empty window".
 
-Exact tests: when ``window_values`` (raw finite values per numerical column, e.g. from
+Raw values: when ``window_values`` (raw finite values per numerical column, e.g. from
 ``profile.numeric_values``) are given and the window has at most ``exact_max_rows`` rows (default
-5000), they are passed to the tests, so KS and Wasserstein run on raw values against the reference
-profile's sample; larger windows use the binned sketches (their raw values are never needed).
+100,000), they are passed to the tests, so KS and Wasserstein run on the window's raw values against
+the reference's sketch (exact at its edges); larger windows use the binned sketches (their raw values
+are never needed, and the sketches keep KS within one bin's mass). Keeping 100,000 raw values costs
+0.8 MB per numerical column.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ class DriftConfig:
     bins: int = DEFAULT_BINS
     """Coarse bins of reference profiles built for this config (``build_profile(bins=...)``);
     ``compare`` itself uses whatever edges the reference profile has."""
-    exact_max_rows: int = 5000
-    """Windows up to this many rows get raw values passed to the tests (exact KS, Wasserstein)."""
+    exact_max_rows: int = 100_000
+    """Windows up to this many rows get raw values passed to the tests (KS, Wasserstein)."""
     tests: Mapping[str, tuple[str, ...]] = field(default_factory=_default_tests)
     """Test names run per column kind (the primary, effect-size and missing tests always run)."""
     primary: Mapping[str, str] = field(default_factory=_default_primary)
