@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from shipyard.registry.sql.monitoring import SqlMonitorStore
 from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.registry.sql.tokens import SqlTokenStore
 from shipyard.registry.tokens import TokenService
+from shipyard.serving.runtime import LoadedVersion
+from shipyard.serving.scoring import BatchScoring
 from shipyard.telemetry.feedback import FeedbackLog
 from shipyard.telemetry.maintenance import LogMaintenance
 from shipyard.telemetry.reader import LogReader
@@ -101,11 +104,24 @@ class Services:
             lease_ttl=lease_ttl if lease_ttl is not None else max(DEFAULT_LEASE_TTL_S, 10 * tick),
         )
 
+    def batch_scoring(self) -> BatchScoring:
+        """Batch scoring over this registry; workers (Ray actors) load models from the settings."""
+        return BatchScoring(
+            self.registry,
+            functools.partial(load_for_worker, self.settings),
+            logs_uri=self.settings.resolved_logs_uri(),
+            log_storage_options=self.settings.storage_options_for(
+                self.settings.resolved_logs_uri()
+            ),
+            file_options=self.settings.storage_options_for,
+        )
+
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:
         """Compaction and retention of the prediction log, with the configured retention."""
         return LogMaintenance(
             self.settings.resolved_logs_uri(),
             retention=log_retention(self.settings),
+            storage_options=self.settings.storage_options_for(self.settings.resolved_logs_uri()),
             per_endpoint=project.retention_periods() if project is not None else None,
         )
 
@@ -127,12 +143,31 @@ class Services:
             s.resolved_logs_uri(),
             flush_interval=s.log_flush_interval,
             max_queue_rows=s.log_queue_rows,
+            storage_options=s.storage_options_for(s.resolved_logs_uri()),
         ).start()
 
 
 def log_retention(settings: Settings) -> dt.timedelta:
     """``SHIPYARD_LOG_RETENTION`` as a duration (a clear error names the setting)."""
     return parse_duration(settings.log_retention, "SHIPYARD_LOG_RETENTION")
+
+
+_WORKER_MODELS: dict[str, LoadedVersion] = {}
+
+
+def load_for_worker(settings: Settings, ref: str) -> LoadedVersion:
+    """An exact version, loaded and warmed once per process (batch and serving workers)."""
+    loaded = _WORKER_MODELS.get(ref)
+    if loaded is None:
+        services = build(settings)
+        try:
+            version = services.registry.resolve(ref)
+            loaded = LoadedVersion(version, services.registry.load_version(version), 0.0)
+        finally:
+            services.close()
+        loaded.warm()
+        _WORKER_MODELS[ref] = loaded
+    return loaded
 
 
 def _database_url(settings: Settings) -> str:
@@ -178,6 +213,7 @@ def _feedback_log(
     return FeedbackLog(
         settings.resolved_logs_uri(),
         logs,
+        storage_options=settings.storage_options_for(settings.resolved_logs_uri()),
         label_rule=registry.label_rule,
         audit=lambda action, target, details, actor: registry.record(
             action, target, details, actor=actor
@@ -193,7 +229,8 @@ def build(settings: Settings | None = None, *, actor: str | None = None) -> Serv
     url = _database_url(settings)
     with _naming_database_url(settings):
         store = SqlRegistryStore(url)
-    blobs = FsspecBlobStore(settings.resolved_artifacts_uri())
+    artifacts = settings.resolved_artifacts_uri()
+    blobs = FsspecBlobStore(artifacts, **settings.storage_options_for(artifacts))
     registry = RegistryService(
         store,
         blobs,
@@ -202,7 +239,9 @@ def build(settings: Settings | None = None, *, actor: str | None = None) -> Serv
         allow_pickle=settings.allow_pickle,
         allow_code=settings.allow_code,
     )
-    logs = LogReader(settings.resolved_logs_uri())
+    logs_uri = settings.resolved_logs_uri()
+    log_options = settings.storage_options_for(logs_uri)
+    logs = LogReader(logs_uri, log_options)
     notifiers = [create_notifier("log", {})]
     if settings.alert_webhook_url:
         notifiers.append(

@@ -21,6 +21,7 @@ from shipyard.interfaces.cli.explain import explain
 from shipyard.interfaces.cli.interop import convert, import_app
 from shipyard.interfaces.cli.output import console, emit, err_console, styled
 from shipyard.interfaces.cli.report import report
+from shipyard.interfaces.cli.score import score
 from shipyard.interfaces.cli.serve import serve
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.add_typer(registry_cmds.audit_app, name="audit")
 app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
+app.command("score")(score)
 app.command("gc")(gc_cmds.gc)
 app.command("explain")(explain)
 app.add_typer(import_app, name="import")
