@@ -10,6 +10,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.interfaces.cli import access as access_cmds
+from shipyard.interfaces.cli import build as build_cmds
 from shipyard.interfaces.cli import deployments as deployment_cmds
 from shipyard.interfaces.cli import gc as gc_cmds
 from shipyard.interfaces.cli import governance as governance_cmds
@@ -59,6 +60,8 @@ app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
 app.command("score")(score)
+app.command("build")(build_cmds.build)
+app.command("k8s")(build_cmds.k8s)
 app.command("gc")(gc_cmds.gc)
 app.command("explain")(explain)
 app.add_typer(import_app, name="import")
