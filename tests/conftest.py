@@ -256,3 +256,21 @@ def s3_bucket(s3_server: S3Server) -> str:
     name = f"b-{uuid.uuid4().hex[:12]}"
     s3_server.filesystem().mkdir(name)  # type: ignore[attr-defined]
     return name
+
+
+# -- a local Ray cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """``ray.init(num_cpus=2)`` once per session, shut down at the end (skipped without Ray,
+    except in CI)."""
+    try:
+        import ray
+    except ImportError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Ray is required in CI: {exc!r}")
+        pytest.skip(f"Ray is not installed: {exc!r}")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

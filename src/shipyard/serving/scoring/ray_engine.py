@@ -29,10 +29,13 @@ from shipyard.serving.scoring.scorer import (
     Scored,
     ScoreOptions,
 )
-from shipyard.serving.scoring.tables import Source, filesystem
+from shipyard.serving.scoring.tables import Source, filesystem, is_local
 from shipyard.telemetry.writer import SegmentWriter
 
 MARK = "__shipyard_error"
+READ_CPUS = 0
+"""Reads reserve no CPU: the scoring actors take one each, and reads waiting for a CPU the actors
+hold would never run (a deadlock on a cluster with as many CPUs as actors)."""
 
 
 def import_ray() -> Any:
@@ -108,6 +111,20 @@ def _marked(block: pd.DataFrame, scored: Scored) -> pd.DataFrame:
     return merged
 
 
+def _to_pandas(table: Any) -> pd.DataFrame:
+    """Numpy-backed columns; a column Ray keeps as Python objects (mixed JSON types) as objects
+    (Ray's own pandas dtype for it breaks boolean indexing)."""
+    import pyarrow as pa
+
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if isinstance(column.type, pa.ExtensionType):
+            columns[name] = pd.Series(column.to_pylist(), dtype=object)
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns)
+
+
 def _split(frame: pd.DataFrame, options: ScoreOptions) -> Scored:
     """Scored rows (with the kept columns) and rejects (with their position in ``frame``)."""
     errors = frame[MARK]
@@ -129,10 +146,14 @@ def _dataset(ray: Any, source: Source) -> Any:
     fs, path = filesystem(source.url, source.storage_options)
     arrow_fs = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
     if source.format == "parquet":
-        return ray.data.read_parquet(path, filesystem=arrow_fs)
+        return ray.data.read_parquet(path, filesystem=arrow_fs, num_cpus=READ_CPUS)
     if source.format == "csv":
-        return ray.data.read_csv(path, filesystem=arrow_fs, file_extensions=None)
-    return ray.data.read_json(path, filesystem=arrow_fs, file_extensions=None)
+        return ray.data.read_csv(
+            path, filesystem=arrow_fs, file_extensions=None, num_cpus=READ_CPUS
+        )
+    if is_local(fs):  # line by line: a column of mixed JSON types still reads (as objects)
+        return ray.data.read_json(path, lines=True, file_extensions=None, num_cpus=READ_CPUS)
+    return ray.data.read_json(path, filesystem=arrow_fs, file_extensions=None, num_cpus=READ_CPUS)
 
 
 def score_on_ray(
@@ -177,10 +198,11 @@ def score_on_ray(
                 ),
                 batch_size=options.batch_size,
                 batch_format="pandas",
-                concurrency=actors,
+                compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=1,
             )
-            for frame in scored.iter_batches(batch_format="pandas", batch_size=None):
+            for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+                frame = _to_pandas(batch)
                 done += len(frame)
                 position = int(size * done / total) if total else 0
                 yield ScoredStream(source, _split(frame, options), len(frame), position)
