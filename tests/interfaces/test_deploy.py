@@ -118,7 +118,7 @@ def test_k8s_manifests_validate_against_the_schemas(home: Path, tmp_path: Path, 
         ray_service = docs[4]
         assert ray_service["apiVersion"] == "ray.io/v1"
         app = yaml.safe_load(ray_service["spec"]["serveConfigV2"])["applications"][0]
-        assert app["import_path"] == "shipyard.serving.backends.ray_serve:app_from_env"
+        assert app["import_path"] == "shipyard.interfaces.http.ray_serve:app_from_env"
         head = ray_service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
         assert head["containers"][0]["env"][0]["name"] == "SHIPYARD_TOKEN"
 

@@ -142,7 +142,7 @@ def manifests(o: K8sOptions, *, ray: bool = False) -> list[dict[str, Any]]:
 
 
 def _ray_service(o: K8sOptions) -> dict[str, Any]:
-    """A KubeRay RayService: the Serve app is Shipyard's ingress (see ``serving.backends``)."""
+    """A KubeRay RayService: the Serve app is Shipyard's ingress (see ``interfaces.http.ray_serve``)."""
     container = _container(o)
     container.pop("readinessProbe"), container.pop("livenessProbe"), container.pop("startupProbe")
     head = {**container, "ports": [{"name": "serve", "containerPort": PORT}]}
@@ -157,7 +157,7 @@ def _ray_service(o: K8sOptions) -> dict[str, Any]:
                         {
                             "name": o.name,
                             "route_prefix": "/",
-                            "import_path": "shipyard.serving.backends.ray_serve:app_from_env",
+                            "import_path": "shipyard.interfaces.http.ray_serve:app_from_env",
                             "runtime_env": {"env_vars": {"SHIPYARD_SERVE_REFS": o.ref}},
                         }
                     ]
