@@ -121,3 +121,62 @@ def test_alias_move_under_load_across_two_replicas_fails_nothing(
     assert not failures, failures[:5]
     versions = [v for _, _, v in seen]
     assert "1" in versions and versions[-40:] == ["2"] * 40
+
+
+def test_a_replica_killed_under_load_is_replaced_and_loses_nothing_silently(
+    ray_serve_url: tuple[str, Path], ray_cluster: Any
+) -> None:
+    import ray
+
+    url, _ = ray_serve_url
+    replicas = [
+        a
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith("SERVE_REPLICA::shipyard#")
+    ]
+    assert len(replicas) == 2
+    stop = threading.Event()
+    seen: list[tuple[int, str]] = []
+
+    def load() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                try:
+                    resp = http.post("/v1/models/thresh/predict", json=[{"x": 1.0}])
+                    seen.append((resp.status_code, resp.text[:200]))
+                except httpx.HTTPError as exc:
+                    seen.append((0, type(exc).__name__))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        victim = replicas[0]
+        ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
+        killed_at = len(seen)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # a new replica replaces it
+            names = {
+                a["name"]
+                for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("SERVE_REPLICA::shipyard#")
+            }
+            if len(names) == 2 and victim["name"] not in names:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the killed replica was not replaced within 120 s")
+        after = len(seen)
+        while len(seen) < after + 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    outcomes = {code for code, _ in seen}
+    assert outcomes <= {200, 503}, [s for s in seen if s[0] not in (200, 503)][:5]
+    assert all(code == 200 for code, _ in seen[after:]), "not healthy after the replacement"
+    assert killed_at < after

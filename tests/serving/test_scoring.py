@@ -66,8 +66,9 @@ def test_parquet_in_order_with_kept_columns_and_probabilities(
     pd.testing.assert_frame_equal(scored[frame.columns], frame)  # order and values kept
     assert np.array_equal(scored["prediction"], model.predict(features))
     assert np.allclose(scored[["proba_0", "proba_1"]], model.predict_proba(features))
-    assert seen == sorted(seen) and seen[-1] == len(frame) and len(seen) == 9  # 569 / 64
-    assert pq.ParquetFile(out).metadata.num_row_groups == 9
+    # chunks of at most 64 rows within each 100-row group: 64 + 36 per group, then 64 + 5
+    assert seen == sorted(seen) and seen[-1] == len(frame) and len(seen) == 12
+    assert pq.ParquetFile(out).metadata.num_row_groups == 12
     assert [p.name for p in out.parent.iterdir()] == ["scored.parquet"]  # no temp file left
     audit = svc.registry.audit(action="batch.score")
     assert audit[0].target == "cancer/1" and audit[0].details["rows"] == len(frame)

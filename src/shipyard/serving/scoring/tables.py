@@ -90,16 +90,28 @@ class Source:
         """(chunk, bytes read so far) of at most ``rows`` rows each, in file order."""
         fs, path = filesystem(self.url, self.storage_options)
         try:
+            if self.format == "parquet" and is_local(fs):
+                yield from self._parquet_chunks(pq.ParquetFile(path), rows)  # native reads
+                return
             with fs.open(path, "rb") as fh:
                 yield from self._chunks(fh, rows)
         except (ValueError, OSError, pa.ArrowException) as exc:
             raise InvalidArgument(f"cannot read {self.url}: {exc}") from exc
 
+    def _parquet_chunks(
+        self, parquet: pq.ParquetFile, rows: int
+    ) -> Iterator[tuple[pd.DataFrame, int]]:
+        """Row group by row group: a single ``iter_batches`` over the whole file keeps every
+        decoded row group allocated until the end (pyarrow 26), so memory would grow with the file."""
+        total, size, done = parquet.metadata.num_rows or 1, self.size(), 0
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=rows, row_groups=[group]):
+                done += batch.num_rows
+                yield batch.to_pandas(), int(size * done / total)
+
     def _chunks(self, fh: IO[bytes], rows: int) -> Iterator[tuple[pd.DataFrame, int]]:
         if self.format == "parquet":
-            parquet = pq.ParquetFile(fh)
-            for batch in parquet.iter_batches(batch_size=rows):
-                yield batch.to_pandas(), fh.tell()
+            yield from self._parquet_chunks(pq.ParquetFile(fh), rows)
             return
         if self.format == "csv":
             reader: Any = pd.read_csv(fh, chunksize=rows)
@@ -137,7 +149,8 @@ class TableSink:
             if self._parquet is None:
                 self._schema = table.schema.remove_metadata()
                 table = table.replace_schema_metadata(None)
-                self._parquet = pq.ParquetWriter(self._fh, self._schema, compression="snappy")
+                self._fh.close()  # Arrow writes the file natively, not through a Python object
+                self._parquet = pq.ParquetWriter(str(self.tmp), self._schema, compression="snappy")
             self._parquet.write_table(table)
         elif self.format == "csv":
             frame.to_csv(self._fh, header=self.rows == 0, index=False)
@@ -153,6 +166,11 @@ class TableSink:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         if not self._fh.closed:
             self._fh.flush()
             os.fsync(self._fh.fileno())
