@@ -177,7 +177,9 @@ def score_on_ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # one CPU stays free by default: Ray Data's file listing for Parquet takes a CPU, and
+        # with every CPU held by an actor it never runs (observed with Ray 2.60 on 1 CPU)
+        actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
         checker = ChunkScorer(loader(ref), options)
         for source in sources:
             dataset = _dataset(ray, source)
