@@ -68,11 +68,11 @@ def import_serve() -> Any:
 def build_replica_app() -> Starlette:
     """Called in each replica: settings and serve config from the replica's environment."""
     from shipyard.app import build
-    from shipyard.core.config import Settings
+    from shipyard.core.config import load_settings
     from shipyard.interfaces.http.app import create_app
 
     config = ServeConfig.model_validate_json(os.environ[ENV_VAR])
-    app = create_app(build(Settings()), config)
+    app = create_app(build(load_settings()), config)
     # Load and warm before the replica counts as started: Serve routes to a replica once its
     # constructor returns, so a replica never answers "not ready" for a model it is loading.
     app.state.shipyard.dataplane.load_all()
