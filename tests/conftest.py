@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -166,3 +171,107 @@ def mixed_pipeline(mixed_frame: tuple[pd.DataFrame, pd.Series]) -> object:
     return Pipeline(
         [("pre", pre), ("rf", RandomForestClassifier(n_estimators=20, random_state=0))]
     ).fit(X, y)
+
+
+# -- a real S3 server -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+
+    def settings(self, home: Path, bucket: str, **extra: object) -> Settings:
+        """Settings whose artifacts and logs live in ``bucket`` on this server."""
+        return Settings(
+            home=home,
+            actor="tester",
+            artifacts_uri=f"s3://{bucket}/artifacts",
+            logs_uri=f"s3://{bucket}/logs",
+            s3_endpoint_url=self.endpoint_url,
+            s3_region="us-east-1",
+            s3_access_key_id="testing",
+            s3_secret_access_key="testing",  # type: ignore[arg-type]
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def filesystem(self) -> object:
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            endpoint_url=self.endpoint_url,
+            key="testing",
+            secret="testing",
+            skip_instance_cache=True,
+        )
+
+
+def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    exe = Path(sys.executable).parent / "moto_server"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}")
+        try:
+            httpx.get(f"{url}/moto-api/", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    process.wait()
+    raise RuntimeError("moto_server did not answer within 60 s")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real ``moto_server`` process on a free 127.0.0.1 port (skipped where it cannot start,
+    except in CI, where that is a failure)."""
+    try:
+        import s3fs  # noqa: F401
+
+        process, url = _start_moto()
+    except (ImportError, OSError, RuntimeError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"an S3 server is required in CI: {exc!r}")
+        pytest.skip(f"moto_server unavailable: {exc!r}")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        os.environ.pop(key, None)
+    yield S3Server(url)
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket."""
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    s3_server.filesystem().mkdir(name)  # type: ignore[attr-defined]
+    return name
+
+
+# -- a local Ray cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """``ray.init(num_cpus=2)`` once per session, shut down at the end (skipped without Ray,
+    except in CI)."""
+    try:
+        import ray
+    except ImportError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Ray is required in CI: {exc!r}")
+        pytest.skip(f"Ray is not installed: {exc!r}")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

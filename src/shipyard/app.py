@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from shipyard.core.config import Settings, load_settings
@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # built on first use: a registry command never imports monito
     from shipyard.registry.sql.deployments import SqlDeploymentStore
     from shipyard.registry.sql.store import SqlRegistryStore
     from shipyard.registry.tokens import TokenService
+    from shipyard.serving.runtime import LoadedVersion
+    from shipyard.serving.scoring import BatchScoring
     from shipyard.telemetry.feedback import FeedbackLog
     from shipyard.telemetry.maintenance import LogMaintenance
     from shipyard.telemetry.reader import LogReader
@@ -52,9 +54,10 @@ class Services:
         from shipyard.registry.service import RegistryService
 
         s = self.settings
+        artifacts = s.resolved_artifacts_uri()
         return RegistryService(
             self.store,
-            FsspecBlobStore(s.resolved_artifacts_uri()),
+            FsspecBlobStore(artifacts, **s.storage_options_for(artifacts)),
             cache_dir=s.cache_dir,
             actor=self.actor,
             allow_pickle=s.allow_pickle,
@@ -65,7 +68,8 @@ class Services:
     def logs(self) -> LogReader:
         from shipyard.telemetry.reader import LogReader
 
-        return LogReader(self.settings.resolved_logs_uri())
+        uri = self.settings.resolved_logs_uri()
+        return LogReader(uri, self.settings.storage_options_for(uri))
 
     @cached_property
     def feedback(self) -> FeedbackLog:
@@ -195,6 +199,20 @@ class Services:
             lease_ttl=lease_ttl if lease_ttl is not None else max(DEFAULT_LEASE_TTL_S, 10 * tick),
         )
 
+    def batch_scoring(self) -> BatchScoring:
+        """Batch scoring over this registry; workers (Ray actors) load models from the settings."""
+        from shipyard.serving.scoring import BatchScoring
+
+        return BatchScoring(
+            self.registry,
+            partial(load_for_worker, self.settings),
+            logs_uri=self.settings.resolved_logs_uri(),
+            log_storage_options=self.settings.storage_options_for(
+                self.settings.resolved_logs_uri()
+            ),
+            file_options=self.settings.storage_options_for,
+        )
+
     def log_maintenance(self, project: Project | None = None) -> LogMaintenance:
         """Compaction and retention of the prediction log, with the configured retention."""
         from shipyard.telemetry.maintenance import LogMaintenance
@@ -202,6 +220,7 @@ class Services:
         return LogMaintenance(
             self.settings.resolved_logs_uri(),
             retention=log_retention(self.settings),
+            storage_options=self.settings.storage_options_for(self.settings.resolved_logs_uri()),
             per_endpoint=project.retention_periods() if project is not None else None,
         )
 
@@ -228,12 +247,33 @@ class Services:
             s.resolved_logs_uri(),
             flush_interval=s.log_flush_interval,
             max_queue_rows=s.log_queue_rows,
+            storage_options=s.storage_options_for(s.resolved_logs_uri()),
         ).start()
 
 
 def log_retention(settings: Settings) -> dt.timedelta:
     """``SHIPYARD_LOG_RETENTION`` as a duration (a clear error names the setting)."""
     return parse_duration(settings.log_retention, "SHIPYARD_LOG_RETENTION")
+
+
+_WORKER_MODELS: dict[str, LoadedVersion] = {}
+
+
+def load_for_worker(settings: Settings, ref: str) -> LoadedVersion:
+    """An exact version, loaded and warmed once per process (batch and serving workers)."""
+    from shipyard.serving.runtime import LoadedVersion
+
+    loaded = _WORKER_MODELS.get(ref)
+    if loaded is None:
+        services = build(settings)
+        try:
+            version = services.registry.resolve(ref)
+            loaded = LoadedVersion(version, services.registry.load_version(version), 0.0)
+        finally:
+            services.close()
+        loaded.warm()
+        _WORKER_MODELS[ref] = loaded
+    return loaded
 
 
 def _database_url(settings: Settings) -> str:
@@ -283,6 +323,7 @@ def _feedback_log(
     return FeedbackLog(
         settings.resolved_logs_uri(),
         logs,
+        storage_options=settings.storage_options_for(settings.resolved_logs_uri()),
         label_rule=registry.label_rule,
         audit=lambda action, target, details, actor: registry.record(
             action, target, details, actor=actor

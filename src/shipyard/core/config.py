@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shipyard.core.durations import Seconds
@@ -36,6 +36,26 @@ class Settings(BaseSettings):
 
     logs_uri: str | None = None
     """Where prediction and feedback segments go (any fsspec URL); default ``{home}/logs``."""
+
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint for ``s3://`` artifacts, logs and batch files (MinIO, Ceph, moto);
+    default: AWS."""
+
+    s3_region: str | None = None
+    """Region of the S3 endpoint."""
+
+    s3_access_key_id: str | None = None
+    """Access key for ``s3://`` URLs; default: the AWS credential chain (env, profile, role)."""
+
+    s3_secret_access_key: SecretStr | None = None
+    """Secret key going with ``SHIPYARD_S3_ACCESS_KEY_ID``."""
+
+    s3_profile: str | None = None
+    """A named profile of the AWS config files, instead of keys."""
+
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra fsspec options for every artifact, log and batch URL, as JSON
+    (``{"s3": {"anon": true}}`` per protocol, or flat for all of them)."""
 
     log_flush_interval: Seconds = 1.0
     """Time between prediction-log flushes (``500ms``, ``2s``, or seconds): a killed server loses
@@ -88,6 +108,28 @@ class Settings(BaseSettings):
 
     def resolved_logs_uri(self) -> str:
         return self.logs_uri or str((self.home / "logs").resolve())
+
+    def storage_options_for(self, url: str) -> dict[str, Any]:
+        """fsspec options for ``url``: the S3 settings on ``s3://`` URLs, plus ``storage_options``."""
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        options: dict[str, Any] = {}
+        if protocol in ("s3", "s3a"):
+            if self.s3_endpoint_url:
+                options["endpoint_url"] = self.s3_endpoint_url
+            if self.s3_region:
+                options["client_kwargs"] = {"region_name": self.s3_region}
+            if self.s3_access_key_id:
+                options["key"] = self.s3_access_key_id
+            if self.s3_secret_access_key is not None:
+                options["secret"] = self.s3_secret_access_key.get_secret_value()
+            if self.s3_profile:
+                options["profile"] = self.s3_profile
+        extra = self.storage_options
+        if protocol in extra and isinstance(extra[protocol], dict):
+            options.update(extra[protocol])
+        elif extra and all(not isinstance(v, dict) for v in extra.values()):
+            options.update(extra)
+        return options
 
     @property
     def cache_dir(self) -> Path:

@@ -37,6 +37,7 @@ from shipyard.stats.drift.verdict import DatasetDrift, DriftConfig, compare
 from shipyard.stats.metrics import classification_metrics, regression_metrics
 from shipyard.stats.profile import DatasetProfile, NumericProfile, observe
 from shipyard.telemetry.reader import LogReader
+from shipyard.telemetry.records import SERVED_ROUTES
 
 log = logging.getLogger("shipyard.monitoring")
 
@@ -227,7 +228,7 @@ class MonitorService:
         result = MonitorResult(endpoint, start, end, rows=0)
         result.computational = self.reader.summary(endpoint, start, end)
         head = self.reader.predictions(
-            endpoint, start, end, route="primary", limit=1, columns=["model", "version"]
+            endpoint, start, end, route=SERVED_ROUTES, limit=1, columns=["model", "version"]
         )
         if len(head):
             result.version = self.registry.get_version(
@@ -281,7 +282,7 @@ class MonitorService:
             result.window_start,
             result.window_end,
             batch_rows=config.batch_rows,
-            route="primary",
+            route=SERVED_ROUTES,
         ):
             frame = batch.to_pandas()
             frame = frame[(frame["status"] == "ok") & (frame["version"] == version)]
@@ -370,7 +371,7 @@ class MonitorService:
         labelled = self.reader.with_labels(result.endpoint, result.window_start, result.window_end)
         if labelled.empty:
             return
-        labelled = labelled[(labelled["status"] == "ok") & (labelled["route"] == "primary")]
+        labelled = labelled[(labelled["status"] == "ok") & labelled["route"].isin(SERVED_ROUTES)]
         if result.rows:
             result.label_coverage = float(labelled["label"].notna().sum()) / result.rows
         labelled = labelled[labelled["label"].notna()]

@@ -45,6 +45,9 @@ from shipyard.telemetry.records import BASE_SCHEMA
 T = TypeVar("T")
 _RETRIES = 5
 
+Routes = str | tuple[str, ...] | None
+"""A route (``primary``), a set of routes (``SERVED_ROUTES``), or None for every route."""
+
 _PRED_OPTIONS = (
     "union_by_name=true, hive_partitioning=true, hive_types={'endpoint': 'VARCHAR', 'date': 'DATE'}"
 )
@@ -149,7 +152,7 @@ class LogReader:
         endpoint: str | None,
         since: datetime | None,
         until: datetime | None,
-        route: str | None,
+        route: Routes,
     ) -> tuple[list[str], str, dict[str, Any]] | None:
         """(files, SQL of the filtered rows, parameters), or None when no segment matches."""
         since, until = _utc(since), _utc(until)
@@ -166,9 +169,12 @@ class LogReader:
         if until is not None:
             where.append("ts < $until")
             params["until"] = until
-        if route is not None:
+        if isinstance(route, str):
             where.append("route = $route")
             params["route"] = route
+        elif route is not None:  # a set of routes (monitoring: online and batch answers)
+            where.append("list_contains($routes, route)")
+            params["routes"] = list(route)
         sql = f"SELECT * EXCLUDE (date) FROM read_parquet($files, {_PRED_OPTIONS})"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -197,7 +203,7 @@ class LogReader:
         since: datetime | None = None,
         until: datetime | None = None,
         *,
-        route: str | None = None,
+        route: Routes = None,
         limit: int | None = None,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
@@ -216,7 +222,7 @@ class LogReader:
         endpoint: str | None,
         since: datetime | None,
         until: datetime | None,
-        route: str | None,
+        route: Routes,
         limit: int | None,
         columns: list[str] | None,
     ) -> pd.DataFrame:
@@ -249,7 +255,7 @@ class LogReader:
         until: datetime | None,
         *,
         batch_rows: int = 100_000,
-        route: str | None = "primary",
+        route: Routes = "primary",
         columns: list[str] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Stream the window as Arrow record batches of at most ``batch_rows`` rows (unordered)."""
@@ -272,7 +278,7 @@ class LogReader:
         since: datetime | None,
         until: datetime | None,
         batch_rows: int,
-        route: str | None,
+        route: Routes,
         columns: list[str] | None,
     ) -> Iterator[pa.RecordBatch]:
         window = self._window(endpoint, since, until, route)
@@ -303,7 +309,7 @@ class LogReader:
         since: datetime | None = None,
         until: datetime | None = None,
         *,
-        route: str | None = None,
+        route: Routes = None,
     ) -> int:
         """Number of logged rows (predicted rows, not requests) in the window."""
 
@@ -335,7 +341,7 @@ class LogReader:
         since: datetime | None = None,
         until: datetime | None = None,
         *,
-        route: str | None = None,
+        route: Routes = None,
     ) -> pd.DataFrame:
         """Predictions of the window left-joined with the latest label of each (request_id, row).
 
@@ -348,7 +354,7 @@ class LogReader:
         endpoint: str | None,
         since: datetime | None,
         until: datetime | None,
-        route: str | None,
+        route: Routes,
     ) -> pd.DataFrame:
         extra = [("label", pa.string()), ("label_ts", pa.timestamp("us", tz="UTC"))]
         window = self._window(endpoint, since, until, route)

@@ -12,7 +12,7 @@ row                int32                       index of the row within its reque
 ts                 timestamp[us, tz=UTC]       when the request was answered
 endpoint, model    string                      the deployment and the registered model name
 version            int32                       the model version that answered
-route              string                      ``primary`` or ``shadow``
+route              string                      ``primary``, ``shadow`` or ``batch``
 status             string                      ``ok`` or ``error``
 latency_ms         float32                     the request's latency, repeated on each row
 error              string                      the error message, null when ok
@@ -66,6 +66,8 @@ BASE_SCHEMA = pa.schema(
 )
 BASE_COLUMNS: tuple[str, ...] = tuple(BASE_SCHEMA.names)
 PREDICTION_COLUMN = "out.prediction"
+SERVED_ROUTES: tuple[str, ...] = ("primary", "batch")
+"""Routes whose answers reached a caller (online or a batch job): what monitoring looks at."""
 PROBA_PREFIX = "out.proba."
 INPUT_PREFIX = "in."
 EXPLAIN_PREFIX = "xp."
@@ -97,6 +99,9 @@ class PredictionEvent:
     error: str | None = None
     attributions: pd.DataFrame | None = None
     """One column per input column plus ``base``, for explained requests (``--explain-sample``)."""
+    row_ids: Sequence[str] | None = None
+    """One request id per row (batch scoring with an id column): row i is logged as request
+    ``row_ids[i]``, row 0, so labels join by that key. None: every row is ``request_id``."""
 
     @property
     def rows(self) -> int:
@@ -263,8 +268,20 @@ def _group_table(group: list[PredictionEvent]) -> pa.Table:
     def per_event(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
         return pa.array(values, type_).take(take)
 
+    request_ids = per_event([e.request_id for e in group], pa.string())
+    if any(e.row_ids is not None for e in group):
+        ids = [
+            pa.array(e.row_ids, pa.string())
+            if e.row_ids is not None
+            else pa.array([e.request_id] * e.rows, pa.string())
+            for e in group
+        ]
+        request_ids = pa.concat_arrays(ids)
+        own = np.repeat([e.row_ids is not None for e in group], counts)
+        row = np.where(own, 0, row).astype(np.int32)
+
     columns: dict[str, pa.Array] = {
-        "request_id": per_event([e.request_id for e in group], pa.string()),
+        "request_id": request_ids,
         "row": pa.array(row, pa.int32()),
         "ts": pa.array(ts_us.astype(np.int64), pa.timestamp("us", tz="UTC")).take(take),
         "endpoint": per_event([e.endpoint for e in group], pa.string()),
@@ -359,4 +376,11 @@ def events_to_table(events: Sequence[PredictionEvent]) -> pa.Table:
     return _ordered(_concat([_group_table(g) for g in groups.values()]))
 
 
-__all__ = ["BASE_COLUMNS", "BASE_SCHEMA", "PredictionEvent", "empty_table", "events_to_table"]
+__all__ = [
+    "BASE_COLUMNS",
+    "BASE_SCHEMA",
+    "SERVED_ROUTES",
+    "PredictionEvent",
+    "empty_table",
+    "events_to_table",
+]

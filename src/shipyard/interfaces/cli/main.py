@@ -10,6 +10,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.interfaces.cli import access as access_cmds
+from shipyard.interfaces.cli import build as build_cmds
 from shipyard.interfaces.cli import deployments as deployment_cmds
 from shipyard.interfaces.cli import gc as gc_cmds
 from shipyard.interfaces.cli import governance as governance_cmds
@@ -22,6 +23,7 @@ from shipyard.interfaces.cli.explain import explain
 from shipyard.interfaces.cli.interop import convert, import_app
 from shipyard.interfaces.cli.output import console, emit, err_console, styled
 from shipyard.interfaces.cli.report import report
+from shipyard.interfaces.cli.score import score
 from shipyard.interfaces.cli.serve import serve
 
 app = typer.Typer(
@@ -59,6 +61,9 @@ app.add_typer(registry_cmds.audit_app, name="audit")
 app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
+app.command("score")(score)
+app.command("build")(build_cmds.build)
+app.command("k8s")(build_cmds.k8s)
 app.command("gc")(gc_cmds.gc)
 app.command("explain")(explain)
 app.add_typer(import_app, name="import")

@@ -62,6 +62,14 @@ def serve(
         max=1.0,
         help="Share of requests (0..1) whose explanation is logged with the prediction (audit).",
     ),
+    backend: str = typer.Option("uvicorn", "--backend", help="uvicorn, or ray (Ray Serve)."),
+    address: str | None = typer.Option(
+        None, "--address", help="With --backend ray: auto, ray://host:10001 (default: local)."
+    ),
+    replicas: int = typer.Option(1, "--replicas", min=1, help="With --backend ray: replicas."),
+    autoscale: str | None = typer.Option(
+        None, "--autoscale", help="With --backend ray: MIN,MAX replicas on ongoing requests."
+    ),
     strict_mlflow: bool = typer.Option(
         False,
         "--strict-mlflow",
@@ -106,6 +114,8 @@ def serve(
         raise InvalidArgument("name at least one model reference or --deployment")
     if name is not None and len(refs) != 1:
         raise InvalidArgument("--name names a single endpoint; use NAME=REF for several")
+    if backend not in ("uvicorn", "ray"):
+        raise InvalidArgument(f"--backend must be uvicorn or ray, got {backend!r}")
     check_logging(log_format, log_level)
     endpoints = [endpoint_from_arg(r, name) for r in refs]
     endpoints += [endpoint_for_deployment(d) for d in deployment]
@@ -165,6 +175,17 @@ def serve(
     for key, value in state(ctx).overrides.items():  # workers read settings from the environment
         os.environ[f"SHIPYARD_{key.upper()}"] = str(value)
     served = ", ".join(f"{e.name} ({e.ref or 'deployment'})" for e in endpoints)
+    if backend == "ray":
+        from shipyard.interfaces.http import ray_serve
+
+        options = ray_serve.RayServeOptions(
+            replicas=replicas, autoscale=ray_serve.parse_autoscale(autoscale)
+        )
+        sock.close()  # Ray Serve's proxy binds the port
+        env = {k: v for k, v in os.environ.items() if k.startswith("SHIPYARD_")}
+        err_console.print(f"serving {served} on Ray Serve at http://{host}:{port}")
+        ray_serve.run(config, env, options, host=host, port=port, address=address)
+        return
     grpc_note = f" and gRPC on {host}:{grpc_port}" if grpc_port is not None else ""
     err_console.print(
         f"serving {served} on http://{host}:{sock.getsockname()[1]}{grpc_note} with "

@@ -1,0 +1,1 @@
+"""Deployment artefacts: container build contexts and Kubernetes manifests."""
