@@ -202,9 +202,15 @@ def test_canary_of_a_good_version_completes_and_moves_the_alias(home: Path, serv
     assert {a.version for a in after} == {"2"}
 
 
-@pytest.mark.parametrize(("bad", "gate"), [(3, "success_rate"), (4, "p99_ratio")])
+@pytest.mark.parametrize(
+    ("bad", "gates"),
+    [
+        (3, ("success_rate",)),
+        (4, ("p99_ratio", "p99_ms")),
+    ],  # slow: either latency gate may fire first
+)
 def test_a_bad_canary_is_rolled_back_and_v1_answers_alone(
-    home: Path, served: Server, bad: int, gate: str
+    home: Path, served: Server, bad: int, gates: tuple[str, ...]
 ) -> None:
     load = Load(served.url).start()
     try:
@@ -227,7 +233,7 @@ def test_a_bad_canary_is_rolled_back_and_v1_answers_alone(
     finally:
         load.finish()
     assert status["rollout"]["status"] == "rolled_back", status["events"]
-    assert last["kind"] == "rollback" and gate in last["details"]["reason"]
+    assert last["kind"] == "rollback" and any(g in last["details"]["reason"] for g in gates)
     with Client(home=home) as client:
         assert client.registry.get_alias("m", "champion").version == 1
     # every request not answered by the bad version succeeded
