@@ -423,6 +423,8 @@ def _rolled_back(watch: Watch, config: Project, v2: ModelVersion) -> RolloutStat
         X_sample=sample[sample["usage"] <= BrokenModel().limit],
         description="a deliberately bad challenger",
     )
+    # its code is ours (shipyard.examples.churn): the operator trusts it, and the audit log says so
+    services.registry.trust(v3.name, v3.version)
     plan = config.rollout[ENDPOINT]  # the same canary and gates as the good challenger's
     record = services.rollouts.start(
         ENDPOINT,
