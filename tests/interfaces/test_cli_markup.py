@@ -56,7 +56,7 @@ NOT_READ = {
     "rollout pause", "rollout resume", "rollout promote", "rollout abort", "rollout rollback",
     "monitor run", "report", "predict", "apply", "retrain", "serve", "controller", "demo",
     "feedback ingest", "db upgrade", "models delete", "versions delete", "gc",
-    "tokens create", "tokens revoke", "trust", "import mlflow", "convert",
+    "tokens create", "tokens revoke", "trust", "import mlflow", "convert", "score", "build", "k8s",
     "explain",  # reads a file of rows; swept with hostile column names in test_explain.py
     "drift",  # reads files, not the home: swept in test_drift_cli.py
 }  # fmt: skip
