@@ -56,7 +56,7 @@ def test_every_takeover_grows_the_epoch(leases: LeaseStore) -> None:
 def test_writes_under_a_stale_fence_are_refused(
     store: SqlRegistryStore, leases: LeaseStore
 ) -> None:
-    old = leases.acquire_lease("ctl", "a", 0.05)
+    old = leases.acquire_lease("ctl", "a", 1.0)  # long enough for one write on a busy machine
     assert old is not None
     with fenced(old.fence):
         store.create_version("m", _new(), actor="a")  # live lease: accepted
