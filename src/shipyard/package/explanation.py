@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shipyard.core.errors import InvalidArgument
+from shipyard.core.errors import InvalidArgument, MissingDependency
 from shipyard.package.flavors.base import Attribution, Explainer, Predictor
 from shipyard.package.flavors.hooks import flavor_named
 from shipyard.stats.attribution import mean_abs, permutation_shapley
@@ -175,7 +175,7 @@ def global_importance(
     """
     try:
         attribution = attribute(flavor, predictor, sample, background, exact_only=True)
-    except ImportError:  # shap not installed: packaging must still work
+    except (ImportError, MissingDependency):  # shap not installed: packaging must still work
         return None
     if attribution is None:
         return None
