@@ -308,19 +308,8 @@ class DataPlane:
                 type(exc).__name__,
                 exc,
             )
-            self._log(
-                name,
-                request_id,
-                loaded,
-                received,
-                "error",
-                inputs=validated,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            raise ModelFailure(
-                f"model {loaded.version.ref} raised {type(exc).__name__}: {exc}",
-                model=loaded.version.name,
-                version=loaded.number,
+            raise self._failed(
+                name, request_id, loaded, received, validated, exc, "raised"
             ) from exc
         inference = time.perf_counter() - started - queued
         labels = (name, str(loaded.number))
@@ -366,6 +355,32 @@ class DataPlane:
             result.loaded.model.classes,
         )
         return result, outputs
+
+    def _failed(
+        self,
+        name: str,
+        request_id: str,
+        loaded: LoadedVersion,
+        received: float,
+        validated: ModelInput,
+        exc: Exception,
+        what: str,
+    ) -> ModelFailure:
+        """Log a request the model failed, and the error that answers it (predict and explain)."""
+        self._log(
+            name,
+            request_id,
+            loaded,
+            received,
+            "error",
+            inputs=validated,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return ModelFailure(
+            f"model {loaded.version.ref} {what} {type(exc).__name__}: {exc}",
+            model=loaded.version.name,
+            version=loaded.number,
+        )
 
     def _route(
         self,
@@ -415,19 +430,8 @@ class DataPlane:
         except ShipyardError:
             raise
         except Exception as exc:
-            self._log(
-                name,
-                request_id,
-                loaded,
-                received,
-                "error",
-                inputs=validated,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-            raise ModelFailure(
-                f"model {loaded.version.ref} could not be explained: {type(exc).__name__}: {exc}",
-                model=loaded.version.name,
-                version=loaded.number,
+            raise self._failed(
+                name, request_id, loaded, received, validated, exc, "could not be explained:"
             ) from exc
         elapsed = time.perf_counter() - started
         self.metrics.inference_seconds.labels(name, str(loaded.number)).observe(elapsed)
