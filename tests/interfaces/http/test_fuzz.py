@@ -1,5 +1,9 @@
 """/openapi.json covers every route, and a schemathesis run over it finds no 5xx and no schema
-violation. In process (ASGI), derandomized, a few examples per operation: about a minute or two."""
+violation. In process (ASGI), derandomized, a few examples per operation: about a minute or two.
+
+It runs twice: with auth off (the anonymous caller of a loopback server without tokens) and with
+an admin token (auth on, so the routes only an admin reaches, such as approvals and tokens, are
+fuzzed past the permission check too)."""
 
 from __future__ import annotations
 
@@ -30,10 +34,12 @@ class Fuzzed:
     app: Starlette
     client: AppClient
     schema: OpenApiSchema
+    headers: dict[str, str]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["anonymous", "admin"])
 def fuzzed(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     cancer: tuple[pd.DataFrame, pd.Series],
     cancer_model: object,
@@ -45,18 +51,26 @@ def fuzzed(
         cancer_model, name="cancer", X_sample=X.head(60), y_sample=y.head(60)
     )
     services.registry.set_alias("cancer", "champion", 1)
+    headers = dict(AUTH)
+    if request.param == "admin":
+        secret = services.tokens.create("fuzz", ["admin"], actor="root").secret
+        headers["authorization"] = f"Bearer {secret}"
     app = create_app(
         services, ServeConfig(endpoints=[endpoint_from_arg("cancer@champion")], controller=False)
     )
     with serve_in_process(app) as client:  # one lifespan; every request goes through it
         wait_ready(client)
-        document = client.get("/openapi.json").json()
-        yield Fuzzed(app, client, schemathesis.openapi.from_dict(document))
+        # the admin's token opens what only an admin may do; without one, tokens are refused
+        tokens = client.get("/api/tokens", headers=headers).status_code
+        assert tokens == (200 if request.param == "admin" else 403), tokens
+        document = client.get("/openapi.json", headers=headers).json()
+        yield Fuzzed(app, client, schemathesis.openapi.from_dict(document), headers)
 
 
-def send(client: AppClient, case: schemathesis.Case) -> httpx.Response:
+def send(fuzzed: Fuzzed, case: schemathesis.Case) -> httpx.Response:
     """Schemathesis' request, sent in process through httpx's ASGI transport."""
-    kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1", headers=dict(AUTH))
+    client = fuzzed.client
+    kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1", headers=dict(fuzzed.headers))
     body: dict[str, Any] = {}
     if "json" in kwargs:
         body["json"] = kwargs["json"]
@@ -115,7 +129,7 @@ def test_fuzz_finds_no_server_error_and_no_schema_violation(fuzzed: Fuzzed) -> N
             phases=[Phase.explicit, Phase.generate],
         )
         def run(case: schemathesis.Case) -> None:
-            case.validate_response(send(fuzzed.client, case), checks=CHECKS)
+            case.validate_response(send(fuzzed, case), checks=CHECKS)
 
         try:
             run()
