@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,28 +45,29 @@ class Run:
 def run_once(index: int, timeout: float) -> Run:
     home = Path(tempfile.mkdtemp(prefix=f"shipyard-soak-{index:02d}-"))
     started = time.perf_counter()
+    # its own session, so a timeout kills the demo and everything it started (its server)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard.interfaces.cli.main", "demo", "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "shipyard.interfaces.cli.main", "demo", "--home", str(home)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "COLUMNS": "120"},
-        )
-        code, output = done.returncode, done.stdout + done.stderr
-    except subprocess.TimeoutExpired as exc:
+        output, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        rest, _ = proc.communicate()
         code = -1
-        output = f"timed out after {timeout:g} s\n" + _text(exc.stdout) + _text(exc.stderr)
+        output = f"timed out after {timeout:g} s\n" + (rest or "")
     took = time.perf_counter() - started
     if code == 0:
         shutil.rmtree(home, ignore_errors=True)
+    else:  # kept for a post-mortem, even if the soak itself is stopped before its report
+        (home / "demo-output.txt").write_text(output, encoding="utf-8")
     return Run(index, took, code, output, home)
-
-
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the busy loop
     busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if args.busy else None
     load_before = os.getloadavg()[0]
     runs: list[Run] = []

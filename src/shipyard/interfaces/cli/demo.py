@@ -332,6 +332,7 @@ def _serve(watch: Watch, env: dict[str, str]) -> str:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            preexec_fn=_die_with_parent,
         )
 
     def ready() -> bool:
@@ -459,6 +460,15 @@ def _report(services: Services) -> Path:
     out = services.settings.home / "report.html"
     out.write_text(render_html(data))
     return out
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: on Linux, end when the demo ends, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(server: subprocess.Popen[bytes] | None) -> None:
