@@ -8,16 +8,20 @@ would at noon of the week's last day (finished days become ``day-`` files, the m
 ``hour-`` files, the afternoon stays raw: the index and the raw tail both answer), then measures:
 
 * feedback: ``LogReader.request_rows`` of a random logged request id (the lookup: raw tail, then
-  the index), then ``FeedbackLog.append`` of one label for it (the lookup again + the label
-  segment's fsynced write), ``--lookups`` calls each; p50/p95 in ms;
+  the index), then ``FeedbackLog.append`` of one label for it (the lookup again, the version check,
+  the overwrite check in the label index + the label segment's durable write), ``--lookups`` calls
+  each; p50/p95 in ms. Baseline, in the same stage: publishing a 1-row label segment alone (the
+  durable write: fsync, rename, folder fsync), p95 and the ratio feedback p95 / publish p95;
+* feedback under load: ``--clients`` threads sending ``--burst`` labels each at once; p95 per
+  call, labels/s against the sequential rate, and calls per segment written (the group commit);
 * a 1-hour monitor window: ``LogReader.batches`` of the primary rows of a random past hour
   (what a monitor reads), 5 windows; the slowest in s;
 * disk use and file counts, and the compaction time of the stage.
 
 Goals (issue 11): feedback p95 <= 20 ms, flat as the log grows; 1-hour window <= 0.5 s.
 
-    PYTHONPATH=src python bench/log.py                 # the full month (~3 min on 2 cores)
-    PYTHONPATH=src python bench/log.py --days 7 --quick
+    PYTHONPATH=src python bench/log.py                 # the full month (~5 min on 2 cores)
+    PYTHONPATH=src python bench/log.py --days 7 --quick   # one week, fewer calls (~1.5 min)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,8 +42,16 @@ import numpy as np
 import pyarrow as pa
 
 from shipyard.telemetry import FeedbackLog, LogReader
-from shipyard.telemetry._storage import PREDICTIONS, SegmentStore, date_dir, endpoint_dir
+from shipyard.telemetry._storage import (
+    FEEDBACK,
+    PREDICTIONS,
+    SegmentStore,
+    date_dir,
+    endpoint_dir,
+    is_raw,
+)
 from shipyard.telemetry.compaction import Compactor
+from shipyard.telemetry.feedback import FEEDBACK_COMPRESSION
 from shipyard.telemetry.writer import COMPRESSION
 
 ENDPOINTS = ("churn", "fraud")
@@ -82,6 +95,49 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def label_segments(root: Path) -> int:
+    return sum(1 for p in (root / FEEDBACK).rglob("*.parquet") if is_raw(p.name))
+
+
+def publish_baseline(root: Path, n: int) -> list[float]:
+    """Milliseconds of publishing a 1-row label segment alone: the durable write's floor."""
+    store = SegmentStore(str(root))
+    table = pa.table(
+        {
+            "request_id": pa.array(["x"], pa.string()),
+            "row": pa.array([0], pa.int32()),
+            "label": pa.array(["1"], pa.string()),
+            "ts": pa.array([0], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        store.publish(("baseline",), table, compression=FEEDBACK_COMPRESSION)
+        times.append((time.perf_counter() - t0) * 1000)
+    shutil.rmtree(root / "baseline", ignore_errors=True)
+    return times
+
+
+def burst(feedback: FeedbackLog, ids: list[list[str]]) -> tuple[list[float], float]:
+    """Each list of ids sent by its own thread, one label per call, all at once: per-call ms and
+    the wall time in s."""
+
+    def client(mine: list[str]) -> list[float]:
+        out = []
+        for rid in mine:
+            t0 = time.perf_counter()
+            result = feedback.append([(rid, 0)], overwrite=True)
+            out.append((time.perf_counter() - t0) * 1000)
+            assert result.accepted == 1, (rid, result.to_dict())
+        return out
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(ids)) as pool:
+        times = [t for part in pool.map(client, ids) for t in part]
+    return times, time.perf_counter() - started
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,11 +146,14 @@ def main() -> int:
     ap.add_argument("--segments-per-hour", type=int, default=7)
     ap.add_argument("--requests", type=int, default=100, help="requests per segment")
     ap.add_argument("--lookups", type=int, default=200)
-    ap.add_argument("--quick", action="store_true", help="fewer lookups (50)")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent feedback senders")
+    ap.add_argument("--burst", type=int, default=25, help="labels per concurrent sender")
+    ap.add_argument("--quick", action="store_true", help="fewer calls (50 lookups, bursts of 10)")
     ap.add_argument("--root", type=Path, default=None, help="log folder (default: a temp dir)")
     ap.add_argument("--json", default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
     lookups = 50 if args.quick else args.lookups
+    per_client = 10 if args.quick else args.burst
     rng = np.random.default_rng(7)
     pick = random.Random(7)
     root = args.root or Path(tempfile.mkdtemp(prefix="shipyard-bench-log-"))
@@ -145,6 +204,13 @@ def main() -> int:
                 result = feedback.append([(rid, 1)])
                 times.append((time.perf_counter() - t0) * 1000)
                 assert result.accepted == 1, (rid, result.to_dict())
+            baseline = publish_baseline(root, lookups)
+            segments_before = label_segments(root)
+            concurrent, wall = burst(
+                feedback,
+                [[pick.choice(all_ids) for _ in range(per_client)] for _ in range(args.clients)],
+            )
+            written = label_segments(root) - segments_before
             windows = []
             for _ in range(5):
                 hour = pick.randrange(0, (last - 1) * 24 + 12)
@@ -176,6 +242,12 @@ def main() -> int:
                 "lookup_p95_ms": round(pct(finds, 95), 2),
                 "feedback_p50_ms": round(statistics.median(times), 2),
                 "feedback_p95_ms": round(pct(times, 95), 2),
+                "publish_p95_ms": round(pct(baseline, 95), 2),
+                "feedback_vs_publish_p95": round(pct(times, 95) / pct(baseline, 95), 2),
+                "concurrent_p95_ms": round(pct(concurrent, 95), 2),
+                "labels_per_s_seq": round(1000 / statistics.mean(times), 1),
+                "labels_per_s_concurrent": round(len(concurrent) / wall, 1),
+                "calls_per_segment": round(len(concurrent) / max(written, 1), 2),
                 "window_1h_max_s": round(max(windows), 3),
                 "window_1h_p50_s": round(statistics.median(windows), 3),
             }

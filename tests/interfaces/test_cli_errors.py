@@ -170,7 +170,9 @@ def test_unknown_endpoints_are_refused_and_nothing_is_stored(
     code, _, err = cli("report", "cancr", "-o", str(tmp_path / "r.html"))
     assert code == 3 and "unknown endpoint 'cancr'" in one_line(err)
     assert not (tmp_path / "r.html").exists()
-    assert cli.json("monitor", "history", "cancr") == []
+    code, out, err = cli("monitor", "history", "cancr")
+    assert code == 3 and out == ""
+    assert one_line(err).startswith("error: unknown endpoint 'cancr': no prediction was logged")
     # a registered model is a known endpoint (an implicit deployment), even before any traffic
     assert cli.json("monitor", "run", "cancer")["rows"] == 0  # type: ignore[index]
     assert len(cli.json("monitor", "history", "cancer")) > 0  # type: ignore[arg-type]

@@ -161,3 +161,36 @@ def test_concurrent_rollout_starts_leave_one_active(database_url: str) -> None:
     assert len(deployments.rollouts(deployment="web")) == 1
     assert [e.revision for e in deployments.history("web")] == [1, 2]  # routes changed once
     store.close()
+
+
+# -- event times --------------------------------------------------------------------------------
+
+WRITES = 20
+
+
+def _mixed_writes(store: SqlRegistryStore, worker: int) -> int:
+    deployments = SqlDeploymentStore(store)
+    for i in range(WRITES):
+        version = store.create_version("race", _new(worker * WRITES + i), actor=f"w{worker}")
+        store.set_tag("race", version.version, "by", f"w{worker}", actor=f"w{worker}")
+        deployments.put("web", DeploymentSpec.single(version.ref), actor=f"w{worker}")
+    return WRITES
+
+
+def test_concurrent_writes_take_their_times_in_commit_order(database_url: str) -> None:
+    store = SqlRegistryStore(database_url)
+    outcomes = race(database_url, _mixed_writes)
+    assert [s for s, _ in outcomes] == ["ok"] * PROCESSES
+    total = PROCESSES * WRITES
+    # version numbers and deployment revisions are allocated in commit order: so are their times
+    versions = sorted(store.list_versions(name="race"), key=lambda v: v.version)
+    assert len(versions) == total
+    assert all(a.created_at < b.created_at for a, b in pairwise(versions))
+    history = SqlDeploymentStore(store).history("web")
+    assert [e.revision for e in history] == list(range(1, total + 1))
+    assert all(a.at < b.at for a, b in pairwise(history))
+    # and the audit log, in chain order, never goes back in time
+    events = sorted(store.list_audit(limit=10 * total), key=lambda e: e.id)
+    assert len(events) == 3 * total
+    assert all(a.at < b.at for a, b in pairwise(events))
+    store.close()

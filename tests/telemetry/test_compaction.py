@@ -9,11 +9,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from shipyard.core.errors import Conflict
 from shipyard.telemetry import FeedbackLog, LogReader, SegmentWriter
 from shipyard.telemetry.compaction import Compactor
 from shipyard.telemetry.maintenance import LogMaintenance
+from shipyard.telemetry.reader import LoggedRequest
 from tests.telemetry.events import T0, tabular
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -39,6 +42,17 @@ def fill(root: Path, *, endpoint: str = "churn", hours: int = 30, per_hour: int 
 
 def files(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "predictions").rglob("*.parquet"))
+
+
+def label_rows(root: Path) -> list[tuple[str, int, str]]:
+    """Every label row the readers see (a row seen twice would show twice)."""
+    paths = LogReader(str(root)).feedback_files()
+    tables = [pq.read_table(p, columns=["request_id", "row", "label"]) for p in paths]
+    return sorted(
+        (str(rid), int(row), str(label))
+        for t in tables
+        for rid, row, label in zip(*(t[c].to_pylist() for c in t.column_names), strict=True)
+    )
 
 
 def rows_seen(root: Path) -> list[tuple[str, int]]:
@@ -89,6 +103,51 @@ def test_feedback_uses_the_index_and_the_raw_tail(tmp_path: Path) -> None:
     assert LogReader(str(root)).request_rows([ids[0], "fresh"]) == {"fresh": 3}
 
 
+def test_versions_and_labels_come_from_the_indexes_after_compaction(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    writer = SegmentWriter(str(root))
+    writer.submit(tabular("a", ts=T0, rows=2, version=3))
+    writer.submit(tabular("a", ts=T0 + 1, rows=2, version=4, route="shadow"))
+    writer.submit(tabular("b", ts=T0 + 2, version=3))
+    writer.close()
+    reader = LogReader(str(root))
+    feedback = FeedbackLog(str(root), reader)
+    feedback.append([("a", [1, 0])], ts=T0 + 60)
+    raw = reader.requests(["a", "b"])  # from the raw tail
+    Compactor(str(root)).compact(now=LATER)
+    assert not list(root.rglob("part-*.parquet"))  # predictions and labels compacted
+    fresh = LogReader(str(root))
+    expected = {
+        "a": LoggedRequest(2, "churn-model", 3),  # the version that answered, not the shadow
+        "b": LoggedRequest(1, "churn-model", 3),
+    }
+    assert raw == expected and fresh.requests(["a", "b"]) == expected
+    assert fresh.labelled_ids(["a", "b"]) == {"a"}
+    with pytest.raises(Conflict, match="already have a label"):
+        FeedbackLog(str(root), fresh).append([("a", [0, 0])])
+    # the indexes are what answer: without them compacted requests and labels are unknown
+    for index in ("index", "label-index"):
+        for p in (root / index).rglob("*.parquet"):
+            p.unlink()
+    blind = LogReader(str(root))
+    assert blind.requests(["a"]) == {} and blind.labelled_ids(["a"]) == set()
+
+
+def test_a_late_segment_in_a_compacted_day_is_seen(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    fill(root, hours=2, per_hour=1)
+    Compactor(str(root)).compact(now=LATER)
+    (day,) = (root / "predictions").rglob("date=*")
+    os.utime(day, (T0, T0))  # compacted long ago: the reader stops listing the folder
+    reader = LogReader(str(root))
+    assert reader.request_rows(["late"]) == {}
+    assert str(day) in reader._final_days
+    writer = SegmentWriter(str(root))
+    writer.submit(tabular("late", ts=DAY0.timestamp() + 7200, rows=3))
+    writer.close()
+    assert reader.request_rows(["late"]) == {"late": 3}
+
+
 def test_a_window_opens_only_the_files_it_overlaps(tmp_path: Path) -> None:
     root = tmp_path / "log"
     fill(root, hours=30)
@@ -129,6 +188,9 @@ sys.exit(3)  # the crash point was never reached
         ("done", 0),
         ("published", 1),  # a second output committed, the first fully done
         ("deleting", 1),
+        ("manifest", 2),  # the labels' day (after the two days of predictions)
+        ("published", 2),
+        ("deleting", 2),
     ],
 )
 def test_kill_9_during_compaction_loses_and_duplicates_nothing(
@@ -137,6 +199,13 @@ def test_kill_9_during_compaction_loses_and_duplicates_nothing(
     root = tmp_path / "log"
     ids = fill(root, hours=30, per_hour=2)
     before = rows_seen(root)
+    labelled = ids[::5]
+    for part, hour in ((labelled[:10], 1), (labelled[10:], 2)):  # two label segments of DAY0
+        FeedbackLog(str(root), LogReader(str(root))).append(
+            [(rid, [1, 0]) for rid in part], ts=DAY0.timestamp() + hour * 3600
+        )
+    labels = label_rows(root)
+    assert len(labels) == 2 * len(labelled)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.run(
         [sys.executable, "-c", CRASHING, str(root), step, str(skip), str(LATER)],
@@ -145,15 +214,22 @@ def test_kill_9_during_compaction_loses_and_duplicates_nothing(
     )
     assert proc.returncode == -signal.SIGKILL
     assert rows_seen(root) == before  # readers right after the crash
+    assert label_rows(root) == labels
     reader = LogReader(str(root))
     assert reader.request_rows(ids) == dict.fromkeys(ids, 2)
+    assert reader.labelled_ids(ids) == set(labelled)
 
     report = Compactor(str(root)).compact(now=LATER)  # recovers, then finishes the job
     assert report.recovered <= 1
     assert rows_seen(root) == before
+    assert label_rows(root) == labels
     assert [n.split("-")[0] for n in files(root)] == ["day", "day"]
-    assert not [p for p in (root / "predictions").rglob("*") if p.name.startswith(("_", ".tmp"))]
-    assert LogReader(str(root)).request_rows(ids) == dict.fromkeys(ids, 2)
+    assert [p.name.split("-")[0] for p in (root / "feedback").rglob("*.parquet")] == ["day"]
+    leftovers = [p for p in root.rglob("*") if p.name.startswith(("_", ".tmp"))]
+    assert leftovers == []
+    reader = LogReader(str(root))
+    assert reader.request_rows(ids) == dict.fromkeys(ids, 2)
+    assert reader.labelled_ids(ids) == set(labelled)
 
 
 def test_retention_deletes_old_days_with_their_labels_and_index(tmp_path: Path) -> None:

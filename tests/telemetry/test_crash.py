@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from shipyard.telemetry import LogReader
+from shipyard.telemetry import LogReader, SegmentWriter
+from tests.telemetry.events import tabular
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -80,3 +81,59 @@ def test_sigkill_leaves_only_readable_segments(tmp_path: Path) -> None:
     read = LogReader(str(root)).count("crash")
     assert read == on_disk
     assert read >= safe
+
+
+LABELLER = """
+import sys
+from shipyard.telemetry import FeedbackLog, LogReader
+
+root, progress, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+log = FeedbackLog(root, LogReader(root))
+with open(progress, "a") as out:
+    for i in range(count):
+        assert log.append([(f"r{i}", i % 2)]).accepted == 1
+        out.write(f"{i + 1}\\n")  # acknowledged: on disk, whatever comes next
+        out.flush()
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_while_labelling_keeps_every_acknowledged_label(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    progress = tmp_path / "progress.txt"
+    count = 5_000
+    writer = SegmentWriter(str(root))
+    for i in range(count):
+        writer.submit(tabular(f"r{i}"))
+    writer.close()
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LABELLER, str(root), str(progress), str(count)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+
+        def acknowledged() -> int:
+            lines = progress.read_text().split()
+            return int(lines[-1]) if lines else 0
+
+        while not (progress.exists() and acknowledged() >= 50):  # an event, not a sleep
+            assert proc.poll() is None, "the labelling process died on its own"
+            assert time.monotonic() < deadline, "the labelling process never acknowledged"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    acked = acknowledged()
+    assert 50 <= acked < count
+
+    segments = sorted((root / "feedback").rglob("part-*.parquet"))
+    on_disk = [rid for p in segments for rid in pq.read_table(p)["request_id"].to_pylist()]
+    assert len(on_disk) == len(set(on_disk))  # every segment opens; no label twice
+    reader = LogReader(str(root))
+    ids = [f"r{i}" for i in range(count)]
+    labelled = reader.labelled_ids(ids)
+    assert labelled == set(on_disk) >= {f"r{i}" for i in range(acked)}
+    assert reader.with_labels("churn")["label"].notna().sum() == len(on_disk)

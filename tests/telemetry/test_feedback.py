@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +131,61 @@ def test_ingest_csv_numeric_labels_keep_their_type(log: FeedbackLog, tmp_path: P
     assert labels(log)[("one", 0)] == "1"
     with pytest.raises(InvalidArgument):
         log.ingest_file(path, label_column="nope")
+
+
+def test_of_calls_labelling_one_request_at_once_exactly_one_wins(log: FeedbackLog) -> None:
+    start = threading.Barrier(6)
+
+    def send(i: int) -> str:
+        start.wait(timeout=60)
+        try:
+            log.append([("one", i)])
+        except Conflict:
+            return "conflict"
+        return "ok"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(send, range(6)))
+    assert sorted(outcomes) == ["conflict"] * 5 + ["ok"]
+    assert len(log.reader.with_labels("churn")["label"].dropna()) == 1
+
+
+def test_calls_waiting_for_a_write_share_the_next_segment(log: FeedbackLog, tmp_path: Path) -> None:
+    log.append([("one", 0)])
+    entered, release = threading.Event(), threading.Event()
+    audits: list[tuple[str, str | None]] = []
+
+    def audit(action: str, target: str, details: dict[str, object], actor: str | None) -> None:
+        audits.append((action, actor))
+        entered.set()
+        assert release.wait(timeout=60)
+
+    log.audit = audit
+    with ThreadPoolExecutor(3) as pool:
+        # the relabelling leads a commit and is held in its audit: the other two queue behind it
+        first = pool.submit(log.append, [("one", 1)], overwrite=True, actor="ann")
+        assert entered.wait(timeout=60)
+        later = [
+            pool.submit(log.append, [("two", [1, 0])]),
+            pool.submit(log.append, [("three", ["a", "b", "c"])]),
+        ]
+        deadline = time.monotonic() + 60
+        while len(log._queue) < 2:  # both calls are waiting: a condition, not a fixed sleep
+            assert time.monotonic() < deadline, "the calls never queued"
+            time.sleep(0.01)
+        release.set()
+        assert first.result(timeout=60).accepted == 1
+        assert [f.result(timeout=60).accepted for f in later] == [2, 3]
+    assert audits == [("feedback.overwrite", "ann")]
+    segments = sorted((tmp_path / "feedback").rglob("part-*.parquet"))
+    assert [pq.read_metadata(p).num_rows for p in segments] == [1, 1, 5]
+    got = labels(log)
+    assert got[("one", 0)] == "1" and got[("two", 1)] == "0" and got[("three", 2)] == '"c"'
+
+
+def test_a_failed_write_fails_every_call_of_its_batch(log: FeedbackLog, tmp_path: Path) -> None:
+    (tmp_path / "feedback").write_text("not a folder")  # the segment cannot be written
+    with pytest.raises(OSError):
+        log.append([("one", 1)])
+    (tmp_path / "feedback").unlink()
+    assert log.append([("one", 1)]).accepted == 1  # nothing was acknowledged, nothing is stuck

@@ -209,6 +209,21 @@ class MonitorService:
             "or model has that name"
         )
 
+    def history(
+        self,
+        endpoint: str,
+        *,
+        metric: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 500,
+    ) -> list[MetricPoint]:
+        """Stored metric points of ``endpoint``, oldest first; ``NotFound`` for an unknown endpoint
+        (one with points stays known after its model and log are gone)."""
+        points = self.store.points(endpoint, metric=metric, since=since, limit=limit)
+        if not points and not self.store.points(endpoint, limit=1):
+            self.check_endpoint(endpoint)
+        return points
+
     def reference(self, version: ModelVersion) -> dict[str, Any]:
         raw = self.registry.package_file(version, PROFILE_FILE)
         return json.loads(raw) if raw else {}

@@ -29,7 +29,7 @@ from shipyard.serving.endpoint import Endpoint, EndpointSpec
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.router import LoadedRoute, LoadedShadow, RouteTable
 from shipyard.serving.runtime import LoadedVersion, ModelInput, Prediction
-from shipyard.telemetry.records import PredictionEvent
+from shipyard.telemetry.records import SHADOW, PredictionEvent
 
 log = logging.getLogger("shipyard.serving")
 
@@ -509,7 +509,7 @@ class DataPlane:
                     shadow,
                     received,
                     "error",
-                    route="shadow",
+                    route=SHADOW,
                     error=f"{type(exc).__name__}: {exc}",
                 )
             else:
@@ -521,7 +521,7 @@ class DataPlane:
                     "ok",
                     inputs=validated,
                     prediction=prediction,
-                    route="shadow",
+                    route=SHADOW,
                 )
             finally:
                 self._shadows_pending -= 1

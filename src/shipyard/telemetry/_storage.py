@@ -4,6 +4,7 @@ Layout under a log root (a local folder or any fsspec URL)::
 
     {root}/predictions/endpoint={endpoint}/date={YYYY-MM-DD}/part-{time_ns}-{pid}-{seq}.parquet
     {root}/feedback/date={YYYY-MM-DD}/part-{time_ns}-{pid}-{seq}.parquet
+    {root}/index/bucket={NN}/idx-{...}.parquet and {root}/label-index/... (``index``)
 
 ``endpoint`` is percent-encoded (``urllib.parse.quote(name, safe="")``), so a name can never add a
 path level; DuckDB's hive partitioning decodes it back. ``date`` is the UTC day of the records'
@@ -50,6 +51,7 @@ from shipyard.core.errors import InvalidArgument, MissingDependency
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 INDEX = "index"
+LABEL_INDEX = "label-index"
 RAW_PREFIX = "part-"
 TMP_PREFIX = ".tmp-"
 MANIFEST_PREFIX = "_compaction-"

@@ -12,7 +12,8 @@ order for equal times, which the label upsert relies on) and written with Zstd i
 
 One compaction, step by step (a ``kill -9`` may stop it anywhere):
 
-1. index entries of the raw inputs are added to the request-id index (``index``);
+1. index entries of the raw inputs are added to the request-id index (``index``), or for labels
+   to the label index;
 2. ``_compaction-{output}.json`` names the output and its inputs (atomic publish);
 3. the output is written under a temporary name and renamed: **the commit point**. From here on
    readers skip the inputs (they are *superseded*); before it they ignore the manifest;
@@ -34,12 +35,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shipyard.telemetry._storage import (
     FEEDBACK,
+    LABEL_INDEX,
     MANIFEST_PREFIX,
     RETIRED,
     TMP_PREFIX,
@@ -48,7 +49,7 @@ from shipyard.telemetry._storage import (
     is_raw,
     manifest_name,
 )
-from shipyard.telemetry.index import RequestIndex, entries_of
+from shipyard.telemetry.index import ENTRY_COLUMNS, RequestIndex, entries_of, label_entries_of
 from shipyard.telemetry.records import _concat
 
 log = logging.getLogger("shipyard.telemetry")
@@ -106,6 +107,7 @@ class Compactor:
     ) -> None:
         self.store = SegmentStore(root, storage_options)
         self.index = RequestIndex(self.store)
+        self.label_index = RequestIndex(self.store, LABEL_INDEX)
         self.settle = settle
         self.row_group_size = row_group_size
         self.on_step = on_step
@@ -179,11 +181,21 @@ class Compactor:
         now = time.time() if now is None else now
         report = CompactionReport(recovered=self.recover())
         jobs = self._plan(now)
-        raw = [f"{j.folder}/{n}" for j in jobs if j.predictions for n in j.inputs if is_raw(n)]
-        if raw:
-            columns = ["endpoint", "request_id", "row", "ts"]
-            tables = [self.store.read_table(p, columns) for p in raw]
-            report.indexed = self.index.add(entries_of(pa.concat_tables(tables)))
+        for predictions, index, columns, entries in (
+            (True, self.index, ENTRY_COLUMNS, entries_of),
+            (False, self.label_index, ["request_id", "row", "ts"], label_entries_of),
+        ):
+            raw = [
+                f"{j.folder}/{n}"
+                for j in jobs
+                if j.predictions == predictions
+                for n in j.inputs
+                if is_raw(n)
+            ]
+            if raw:
+                tables = [self.store.read_table(p, columns) for p in raw]
+                report.indexed += index.add(entries(_concat(tables)))
+        if report.indexed:
             self._step("indexed")
         for job in jobs:
             report.rows += self._run(job)

@@ -9,9 +9,10 @@ the item; relabelling a request needs ``overwrite=True`` and is audited.
 
 Accepted labels are appended as one Parquet segment
 ``{root}/feedback/date={YYYY-MM-DD}/part-{time_ns}-{pid}-{seq}.parquet`` (the UTC day of arrival;
-same write-then-publish protocol as the prediction log) with columns ``request_id`` (string),
-``row`` (int32), ``label`` (string: the JSON text of the value, so ints, floats, strings and bools
-all fit one column) and ``ts`` (timestamp[us, UTC]).
+same write-then-publish protocol as the prediction log: durable when ``append`` returns; calls that
+arrive while a segment is being written share the next one, a group commit) with columns
+``request_id`` (string), ``row`` (int32), ``label`` (string: the JSON text of the value, so ints,
+floats, strings and bools all fit one column) and ``ts`` (timestamp[us, UTC]).
 
 Upserts are resolved when reading (``LogReader.with_labels``): the latest ``ts`` wins, ties broken
 by segment name (write order) then position in the segment. Writes stay append-only, and sending a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ import pyarrow.parquet as pq
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, SchemaError
 from shipyard.package.labels import LabelRule
-from shipyard.telemetry._storage import FEEDBACK, SegmentStore, date_dir
+from shipyard.telemetry._storage import FEEDBACK, SegmentStore, date_dir, segment_name
 from shipyard.telemetry.reader import LoggedRequest, LogReader
 
 FEEDBACK_COMPRESSION = "zstd"  # small, rare writes: favour size
@@ -119,6 +121,9 @@ class FeedbackLog:
         self.label_rule = label_rule
         self.audit = audit
         self.flush = flush
+        self._turn = threading.Condition()  # the group commit: who writes next, who waits
+        self._queue: list[_Labels] = []
+        self._committing = False
 
     def _known(self, ids: Sequence[str]) -> dict[str, LoggedRequest]:
         known = self.reader.requests(ids)
@@ -192,8 +197,7 @@ class FeedbackLog:
             ids.extend([rid] * expected)
             rows.extend(range(expected))
             labels.extend(encoded)
-        self._guard_overwrite(ids, rows, overwrite, actor)
-        result.accepted = self._write(ids, rows, labels, ts)
+        result.accepted = self._write(_Labels(ids, rows, labels, ts, overwrite, actor))
         return result
 
     def append_rows(
@@ -229,20 +233,18 @@ class FeedbackLog:
                 ids.append(rid)
                 rows.append(row)
         result.mismatched = [(rid, known[rid].rows, got) for rid, got in beyond.items()]
-        self._guard_overwrite(ids, rows, overwrite, actor)
-        result.accepted = self._write(ids, rows, labels, ts)
+        result.accepted = self._write(_Labels(ids, rows, labels, ts, overwrite, actor))
         return result
 
-    def _guard_overwrite(
-        self, ids: list[str], rows: list[int], overwrite: bool, actor: str | None
-    ) -> None:
-        """Refuse to relabel without ``overwrite``; audit a relabelling that is allowed."""
-        if not ids:
-            return
-        existing = sorted(self.reader.labelled_ids(ids))
+    def _guard_overwrite(self, labels: _Labels, taken: set[str]) -> None:
+        """Refuse to relabel without ``overwrite``; audit a relabelling that is allowed.
+
+        ``taken``: the ids labelled before this call (in the log, or earlier in its batch).
+        """
+        existing = sorted(taken.intersection(labels.ids))
         if not existing:
             return
-        if not overwrite:
+        if not labels.overwrite:
             shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
             raise Conflict(
                 f"{len(existing)} request(s) already have a label ({shown}); "
@@ -253,7 +255,7 @@ class FeedbackLog:
                 "feedback.overwrite",
                 "feedback",
                 {"requests": len(existing), "request_ids": existing[:1000]},
-                actor,
+                labels.actor,
             )
 
     def ingest_file(
@@ -298,23 +300,90 @@ class FeedbackLog:
         items = [(rid, labs[0] if len(labs) == 1 else labs) for rid, labs in grouped.items()]
         return self.append(items, ts=ts, overwrite=overwrite, actor=actor, coerce_text=True)
 
-    def _write(self, ids: list[str], rows: list[int], labels: list[str], ts: float | None) -> int:
-        if not ids:
+    def _write(self, labels: _Labels) -> int:
+        """Write one call's labels, durably, in a group commit; the number of label rows."""
+        if not labels.ids:
             return 0
-        when = time.time() if ts is None else float(ts)
-        stamp = datetime.fromtimestamp(when, UTC)
-        table = pa.table(
+        with self._turn:
+            self._queue.append(labels)
+            while self._committing and not labels.done:
+                self._turn.wait()
+            lead = not labels.done
+            if lead:  # commit every call waiting now, this one included
+                self._committing = True
+                batch, self._queue = self._queue, []
+        if lead:
+            try:
+                self._commit(batch)
+            finally:
+                with self._turn:
+                    self._committing = False
+                    self._turn.notify_all()
+        if labels.error is not None:
+            raise labels.error
+        return len(labels.ids)
+
+    def _commit(self, batch: list[_Labels]) -> None:
+        """Check and write a batch of calls (each call's outcome is set on it, never raised).
+
+        The overwrite guard runs here, for the calls in order, so of two calls labelling the same
+        request without ``overwrite`` exactly one wins. The accepted calls' labels then go into one
+        segment per day (one fsync for all), in call order: equal times resolve to the later call.
+        """
+        try:
+            taken = self.reader.labelled_ids([rid for labels in batch for rid in labels.ids])
+            accepted = []
+            for labels in batch:
+                try:
+                    self._guard_overwrite(labels, taken)
+                except Exception as exc:  # this call fails; the others go on
+                    labels.error = exc
+                    continue
+                taken.update(labels.ids)
+                accepted.append(labels)
+            now = time.time()
+            days: dict[str, list[pa.Table]] = {}
+            for labels in accepted:
+                when = now if labels.ts is None else float(labels.ts)
+                day = date_dir(datetime.fromtimestamp(when, UTC).date())
+                days.setdefault(day, []).append(labels.table(when))
+            for day, tables in days.items():
+                table, name = pa.concat_tables(tables), segment_name()
+                self.store.publish(
+                    (FEEDBACK, day), table, compression=FEEDBACK_COMPRESSION, name=name
+                )
+                self.reader.saw_labels(f"{self.store.path(FEEDBACK, day)}/{name}", table)
+        except BaseException as exc:  # nothing of the batch is acknowledged as written
+            for labels in batch:
+                if labels.error is None:
+                    labels.error = exc
+        finally:
+            for labels in batch:
+                labels.done = True
+
+
+@dataclass(eq=False)
+class _Labels:
+    """The checked labels of one call, waiting for their group commit."""
+
+    ids: list[str]
+    rows: list[int]
+    labels: list[str]
+    ts: float | None
+    overwrite: bool
+    actor: str | None
+    done: bool = False
+    error: BaseException | None = None
+
+    def table(self, when: float) -> pa.Table:
+        return pa.table(
             {
-                "request_id": pa.array(ids, pa.string()),
-                "row": pa.array(rows, pa.int32()),
-                "label": pa.array(labels, pa.string()),
-                "ts": pa.array([round(when * 1e6)] * len(ids), pa.timestamp("us", tz="UTC")),
+                "request_id": pa.array(self.ids, pa.string()),
+                "row": pa.array(self.rows, pa.int32()),
+                "label": pa.array(self.labels, pa.string()),
+                "ts": pa.array([round(when * 1e6)] * len(self.ids), pa.timestamp("us", tz="UTC")),
             }
         )
-        self.store.publish(
-            (FEEDBACK, date_dir(stamp.date())), table, compression=FEEDBACK_COMPRESSION
-        )
-        return len(ids)
 
 
 def _note(target: list[str], rid: str) -> None:

@@ -1,10 +1,19 @@
-"""The request-id index: which requests the compacted log holds, found without a scan.
+"""The request-id indexes: which requests the compacted log holds, and which have a label.
 
-Layout: ``{root}/index/bucket={NN}/idx-{time_ns}-{pid}-{seq}.parquet``, ``NN`` = CRC-32 of the
-request id modulo ``BUCKETS``. Each file holds ``(request_id, endpoint, rows, ts)`` sorted by
-``request_id`` in small row groups, so a lookup opens one bucket and, in each of its few files,
-only the row groups whose min/max statistics bracket the id (file footers are cached: files are
-immutable).
+Layout: ``{root}/{index}/bucket={NN}/idx-{time_ns}-{pid}-{seq}.parquet``, ``NN`` = CRC-32 of the
+request id modulo ``BUCKETS``. Each file holds ``(request_id, endpoint, rows, ts, model, version)``
+sorted by ``request_id`` in small row groups, so a lookup opens one bucket and, in each of its few
+files, only the row groups whose min/max statistics bracket the id (file footers are cached: files
+are immutable).
+
+Two indexes share this layout:
+
+* ``index/``: the predictions (``entries_of``): the endpoint, the request's row count, its first
+  ``ts``, and the model version that answered it (not a shadow's), so feedback checks a label
+  against its version without reading the log;
+* ``label-index/``: the labelled requests (``label_entries_of``): endpoint ``""``, rows labelled,
+  the first label ``ts``; it answers "does this request already have a label" for the compacted
+  feedback.
 
 The compactor adds entries for the raw segments it is about to compact *before* it publishes the
 compacted output, so an id is in the index no later than it leaves the raw tail; the reader looks in
@@ -20,6 +29,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shipyard.telemetry._storage import INDEX, SegmentStore, segment_name
+from shipyard.telemetry.records import SHADOW
 
 BUCKETS = 32
 MAX_FILES = 8
@@ -37,11 +48,34 @@ INDEX_SCHEMA = pa.schema(
         ("endpoint", pa.string()),
         ("rows", pa.int32()),
         ("ts", pa.timestamp("us", tz="UTC")),
+        ("model", pa.string()),
+        ("version", pa.int32()),
     ]
 )
 
-Found = dict[str, list[tuple[str, int, datetime]]]
-"""request id -> [(endpoint, rows, first ts)]."""
+
+class Entry(NamedTuple):
+    """What one index holds of a request id (model and version None when not known)."""
+
+    endpoint: str
+    rows: int
+    ts: datetime
+    model: str | None
+    version: int | None
+
+    def merge(self, other: Entry) -> Entry:
+        """This entry and another of the same id (a duplicate, rows split over segments) as one."""
+        return Entry(
+            other.endpoint,
+            max(self.rows, other.rows),
+            min(self.ts, other.ts),
+            self.model if self.model is not None else other.model,
+            self.version if self.version is not None else other.version,
+        )
+
+
+Found = dict[str, list[Entry]]
+"""request id -> its entries, one per endpoint."""
 
 
 def bucket_of(request_id: str) -> int:
@@ -52,33 +86,72 @@ def _bucket_dir(bucket: int) -> str:
     return f"bucket={bucket:02d}"
 
 
+ENTRY_COLUMNS = ["endpoint", "request_id", "row", "ts", "model", "version", "route"]
+"""The prediction columns ``entries_of`` reads."""
+
+
 def entries_of(table: pa.Table) -> pa.Table:
     """Index entries of prediction rows: one per (endpoint, request_id)."""
     if table.num_rows == 0:
         return INDEX_SCHEMA.empty_table()
-    grouped = table.select(["endpoint", "request_id", "row", "ts"]).group_by(
-        ["endpoint", "request_id"]
-    )
-    agg = grouped.aggregate([("row", "max"), ("ts", "min")])
+    keys = ["endpoint", "request_id"]
+    agg = table.group_by(keys).aggregate([("row", "max"), ("ts", "min")])
+    answered = table.filter(pc.not_equal(table["route"], SHADOW)).group_by(keys)
+    served = answered.aggregate([("model", "max"), ("version", "max")])
+    agg = agg.join(served, keys, join_type="left outer")
     return pa.table(
         {
             "request_id": agg["request_id"],
             "endpoint": agg["endpoint"],
             "rows": pc.add(agg["row_max"], 1).cast(pa.int32()),
             "ts": agg["ts_min"],
+            "model": agg["model_max"],
+            "version": agg["version_max"].cast(pa.int32()),
         },
         schema=INDEX_SCHEMA,
     )
 
 
+def label_entries_of(table: pa.Table) -> pa.Table:
+    """Label-index entries of label rows (``request_id, row, ts``): one per request id."""
+    if table.num_rows == 0:
+        return INDEX_SCHEMA.empty_table()
+    agg = table.group_by(["request_id"]).aggregate([("row", "max"), ("ts", "min")])
+    n = agg.num_rows
+    return pa.table(
+        {
+            "request_id": agg["request_id"],
+            "endpoint": pa.array([""] * n, pa.string()),
+            "rows": pc.add(agg["row_max"], 1).cast(pa.int32()),
+            "ts": agg["ts_min"],
+            "model": pa.nulls(n, pa.string()),
+            "version": pa.nulls(n, pa.int32()),
+        },
+        schema=INDEX_SCHEMA,
+    )
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """An index file's table in ``INDEX_SCHEMA`` (files written before model/version: nulls)."""
+    for name in INDEX_SCHEMA.names:
+        if name not in table.column_names:
+            field = INDEX_SCHEMA.field(name)
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA)
+
+
 def _dedup(table: pa.Table) -> pa.Table:
-    agg = table.group_by(["endpoint", "request_id"]).aggregate([("rows", "max"), ("ts", "min")])
+    agg = table.group_by(["endpoint", "request_id"]).aggregate(
+        [("rows", "max"), ("ts", "min"), ("model", "max"), ("version", "max")]
+    )
     out = pa.table(
         {
             "request_id": agg["request_id"],
             "endpoint": agg["endpoint"],
             "rows": agg["rows_max"],
             "ts": agg["ts_min"],
+            "model": agg["model_max"],
+            "version": agg["version_max"],
         },
         schema=INDEX_SCHEMA,
     )
@@ -86,15 +159,18 @@ def _dedup(table: pa.Table) -> pa.Table:
 
 
 class RequestIndex:
-    """Add, look up, merge and purge index entries under a log root (see the module doc)."""
+    """Add, look up, merge and purge the entries of one index (``INDEX`` or ``LABEL_INDEX``)
+    under a log root (see the module doc)."""
 
-    def __init__(self, store: SegmentStore) -> None:
+    def __init__(self, store: SegmentStore, dataset: str = INDEX) -> None:
         self.store = store
-        self._stats: dict[str, list[tuple[str, str]]] = {}  # path -> row-group (min, max) ids
+        self.dataset = dataset
+        # path -> (footer, row-group (min, max) ids): index files are immutable
+        self._meta: dict[str, tuple[pq.FileMetaData, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
 
     def _folder(self, bucket: int) -> str:
-        return self.store.path(INDEX, _bucket_dir(bucket))
+        return self.store.path(self.dataset, _bucket_dir(bucket))
 
     def _files(self, bucket: int) -> list[str]:
         folder = self._folder(bucket)
@@ -118,7 +194,7 @@ class RequestIndex:
 
     def _publish(self, bucket: int, table: pa.Table) -> None:
         self.store.publish(
-            (INDEX, _bucket_dir(bucket)),
+            (self.dataset, _bucket_dir(bucket)),
             table,
             compression="zstd",
             name=segment_name("idx"),
@@ -130,7 +206,7 @@ class RequestIndex:
         files = self._files(bucket)
         if not files:
             return 0
-        table = pa.concat_tables([self.store.read_table(f).cast(INDEX_SCHEMA) for f in files])
+        table = pa.concat_tables([_conform(self.store.read_table(f)) for f in files])
         before = table.num_rows
         if keep is not None:
             table = table.filter(keep(table))
@@ -141,7 +217,7 @@ class RequestIndex:
             self.store.delete(f)
         with self._lock:
             for f in files:
-                self._stats.pop(f, None)
+                self._meta.pop(f, None)
         return int(before - table.num_rows)
 
     def purge(self, cutoffs: dict[str, datetime]) -> int:
@@ -163,9 +239,9 @@ class RequestIndex:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _row_groups(self, path: str) -> list[tuple[str, str]]:
+    def _footer(self, path: str) -> tuple[pq.FileMetaData, list[tuple[str, str]]]:
         with self._lock:
-            cached = self._stats.get(path)
+            cached = self._meta.get(path)
         if cached is not None:
             return cached
         meta = self._metadata(path)
@@ -178,8 +254,8 @@ class RequestIndex:
             else:
                 spans.append((str(stats.min), str(stats.max)))
         with self._lock:
-            self._stats[path] = spans
-        return spans
+            self._meta[path] = (meta, spans)
+        return meta, spans
 
     def _metadata(self, path: str) -> pq.FileMetaData:
         if self.store.local:
@@ -187,10 +263,10 @@ class RequestIndex:
         with self.store.fs.open(path, "rb") as fh:
             return pq.read_metadata(fh)
 
-    def _open(self, path: str) -> pq.ParquetFile:
+    def _open(self, path: str, meta: pq.FileMetaData) -> pq.ParquetFile:
         if self.store.local:
-            return pq.ParquetFile(path)
-        return pq.ParquetFile(self.store.fs.open(path, "rb"))
+            return pq.ParquetFile(path, metadata=meta)
+        return pq.ParquetFile(self.store.fs.open(path, "rb"), metadata=meta)
 
     def lookup(self, ids: Iterable[str]) -> Found:
         """Index entries of ``ids`` (ids the compacted log does not hold are absent)."""
@@ -210,27 +286,47 @@ class RequestIndex:
     def _lookup_bucket(self, bucket: int, wanted: set[str]) -> Found:
         found: Found = {}
         low, high = min(wanted), max(wanted)
-        for path in self._files(bucket):
+        files = self._files(bucket)
+        with self._lock:  # forget the footers of files merged away
+            for gone in [p for p in self._meta if _bucket_of_path(p) == bucket]:
+                if gone not in files:
+                    del self._meta[gone]
+        for path in files:
+            meta, spans = self._footer(path)
             groups = [
                 i
-                for i, (lo, hi) in enumerate(self._row_groups(path))
+                for i, (lo, hi) in enumerate(spans)
                 if lo <= high and hi >= low and any(lo <= w <= hi for w in wanted)
             ]
             if not groups:
                 continue
-            table = self._open(path).read_row_groups(groups)
+            table = _conform(self._open(path, meta).read_row_groups(groups))
             hits = table.filter(pc.is_in(table["request_id"], pa.array(sorted(wanted))))
-            for rid, endpoint, rows, ts in zip(
-                hits["request_id"].to_pylist(),
-                hits["endpoint"].to_pylist(),
-                hits["rows"].to_pylist(),
-                hits["ts"].to_pylist(),
-                strict=True,
+            for rid, endpoint, rows, ts, model, version in zip(
+                *(hits[name].to_pylist() for name in INDEX_SCHEMA.names), strict=True
             ):
                 entries = found.setdefault(rid, [])
-                if all(e[0] != endpoint for e in entries):
-                    entries.append((endpoint, int(rows), ts))
+                entry = Entry(endpoint, int(rows), ts, model, version)
+                same = next((i for i, e in enumerate(entries) if e.endpoint == endpoint), None)
+                if same is None:
+                    entries.append(entry)
+                else:  # a duplicate (a merge in progress)
+                    entries[same] = entries[same].merge(entry)
         return found
 
 
-__all__ = ["BUCKETS", "INDEX_SCHEMA", "RequestIndex", "bucket_of", "entries_of"]
+def _bucket_of_path(path: str) -> int:
+    """The bucket number of an index file path (``.../bucket=NN/idx-...``)."""
+    return int(path.rsplit("/", 2)[-2].removeprefix("bucket="))
+
+
+__all__ = [
+    "BUCKETS",
+    "ENTRY_COLUMNS",
+    "INDEX_SCHEMA",
+    "Entry",
+    "RequestIndex",
+    "bucket_of",
+    "entries_of",
+    "label_entries_of",
+]

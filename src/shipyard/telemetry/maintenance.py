@@ -83,6 +83,7 @@ class LogMaintenance:
             return apply_retention(
                 self.store,
                 self.compactor.index,
+                self.compactor.label_index,
                 now=now or datetime.now(UTC),
                 default=self.retention,
                 per_endpoint=self.per_endpoint,

@@ -20,13 +20,16 @@ the window; DuckDB then skips the row groups outside it by their ``ts`` statisti
 inputs of a compaction and retired days are never listed (``_storage``). A file deleted between
 listing and reading (a compaction committed meanwhile) makes the query list again and retry.
 
-``request_rows`` (the check behind feedback) does not scan: it looks in the raw segments not yet
-compacted (each read once and cached: segments are immutable), then in the request-id index.
+``request_rows`` and ``requests`` (the check behind feedback) do not scan: they look in the raw
+segments not yet compacted (each read once and cached: segments are immutable), then in the
+request-id index, which also keeps the version that answered. ``labelled_ids`` (the overwrite
+guard) does the same with the raw label segments and the label index.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,13 +40,22 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidArgument, Unavailable
-from shipyard.telemetry._storage import FEEDBACK, PREDICTIONS, SegmentStore, is_raw
+from shipyard.telemetry._storage import FEEDBACK, LABEL_INDEX, PREDICTIONS, SegmentStore, is_raw
 from shipyard.telemetry._summary import summary_dict, summary_sql
-from shipyard.telemetry.index import RequestIndex
+from shipyard.telemetry.index import (
+    ENTRY_COLUMNS,
+    INDEX_SCHEMA,
+    Entry,
+    RequestIndex,
+    entries_of,
+    label_entries_of,
+)
 from shipyard.telemetry.records import BASE_SCHEMA
 
 T = TypeVar("T")
 _RETRIES = 5
+_SETTLED_S = 2.0
+"""A folder unchanged for this long has a trustworthy modification time (its clock is coarse)."""
 
 Routes = str | tuple[str, ...] | None
 """A route (``primary``), a set of routes (``SERVED_ROUTES``), or None for every route."""
@@ -98,9 +110,11 @@ class LogReader:
             self._db.register_filesystem(self.store.fs)
         self._lock = threading.Lock()
         self.index = RequestIndex(self.store)
-        self._tail: dict[str, tuple[str, dict[str, int]]] = {}  # raw path -> (endpoint, rows)
+        self.label_index = RequestIndex(self.store, LABEL_INDEX)
+        self._tail_cache: dict[str, dict[str, Entry]] = {}  # raw prediction segment -> its ids
+        self._label_tail: dict[str, dict[str, Entry]] = {}  # raw label segment -> its ids
         self._tail_lock = threading.Lock()
-        self._final_days: set[str] = set()  # day folders holding one day- file: no raw tail
+        self._final_days: dict[str, float] = {}  # day folders holding one day- file -> mtime
 
     def close(self) -> None:
         self._db.close()
@@ -390,149 +404,120 @@ class LogReader:
         finally:
             cur.close()
 
-    def request_rows(
-        self, ids: Sequence[str], *, endpoint: str | None = None, since: datetime | None = None
-    ) -> dict[str, int]:
+    def request_rows(self, ids: Sequence[str], *, endpoint: str | None = None) -> dict[str, int]:
         """Row count of each known request id (ids never logged are absent from the result).
 
         Looks in the raw (not yet compacted) segments, then in the request-id index; never scans
-        the compacted log. ``endpoint`` and ``since`` narrow the answer.
+        the compacted log. ``endpoint`` narrows the answer.
         """
-        return {rid: rows for rid, (_, rows, _) in self._locate(ids, endpoint, since).items()}
+        return {rid: entry.rows for rid, entry in self._locate(ids, endpoint).items()}
 
-    def _locate(
-        self, ids: Sequence[str], endpoint: str | None, since: datetime | None
-    ) -> dict[str, tuple[str, int, datetime | None]]:
-        """(endpoint, rows, first ts or None when still in the raw tail) of each known id."""
+    def requests(
+        self, ids: Sequence[str], *, endpoint: str | None = None
+    ) -> dict[str, LoggedRequest]:
+        """Row count and answering model version of each known request id (shadows excluded).
+
+        Like ``request_rows``, from the raw tail and the index only: both keep the version that
+        answered each request.
+        """
+        out = {}
+        for rid, entry in self._locate(ids, endpoint).items():
+            served = entry.model is not None and entry.version is not None
+            out[rid] = LoggedRequest(
+                entry.rows, entry.model if served else None, entry.version if served else None
+            )
+        return out
+
+    def labelled_ids(self, ids: Sequence[str]) -> set[str]:
+        """The request ids among ``ids`` that already have at least one label.
+
+        Looks in the raw feedback segments, then in the label index; never scans the labels.
+        """
+        wanted = {str(i) for i in ids}
+        if not wanted:
+            return set()
+        try:
+            found: set[str] = set()
+            for seen in self._tail(FEEDBACK, [self.store.path(FEEDBACK)], self._label_tail):
+                found |= wanted & seen.keys()
+            if wanted - found:
+                found |= set(self.label_index.lookup(wanted - found))
+        except OSError as exc:
+            raise Unavailable(f"feedback log {self.store.url} unreachable: {exc}") from exc
+        return found
+
+    def saw_labels(self, path: str, table: pa.Table) -> None:
+        """Note a label segment just published through this reader's root (``FeedbackLog``), so
+        the next ``labelled_ids`` does not read it back."""
+        with self._tail_lock:
+            self._label_tail[path] = _by_id(label_entries_of(table))
+
+    def _locate(self, ids: Sequence[str], endpoint: str | None) -> dict[str, Entry]:
+        """What the raw tail and the index know of each id (entries of one id combined)."""
         wanted = {str(i) for i in ids}
         if not wanted:
             return {}
-        since = _utc(since)
-        found: dict[str, tuple[str, int, datetime | None]] = {}
+        found: dict[str, Entry] = {}
+
+        def add(rid: str, entry: Entry) -> None:
+            if endpoint is not None and entry.endpoint != endpoint:
+                return
+            prev = found.get(rid)
+            found[rid] = entry if prev is None else prev.merge(entry)
+
         try:
-            for rid, (ep, rows) in self._tail_rows(wanted).items():
-                if endpoint is None or ep == endpoint:
-                    prev = found.get(rid)
-                    found[rid] = (ep, max(prev[1] if prev else 0, rows), None)
+            for seen in self._tail(PREDICTIONS, self.store.endpoint_folders(), self._tail_cache):
+                for rid in wanted & seen.keys():
+                    add(rid, seen[rid])
             missing = wanted - set(found)
             if missing:
                 for rid, entries in self.index.lookup(missing).items():
-                    for ep, rows, ts in entries:
-                        if endpoint is not None and ep != endpoint:
-                            continue
-                        if since is not None and ts is not None and ts < since:
-                            continue
-                        prev = found.get(rid)
-                        found[rid] = (ep, max(prev[1] if prev else 0, rows), ts)
+                    for entry in entries:
+                        add(rid, entry)
         except OSError as exc:
             raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
         return found
 
-    def _tail_rows(self, wanted: set[str]) -> dict[str, tuple[str, int]]:
-        """Ids of ``wanted`` found in the raw segments, each raw segment read once per reader."""
-        listed: dict[str, str] = {}
-        for folder in self.store.endpoint_folders():
-            endpoint = folder.rsplit("/", 1)[-1]
+    def _tail(
+        self, dataset: str, folders: list[str], cache: dict[str, dict[str, Entry]]
+    ) -> list[dict[str, Entry]]:
+        """The entries of every raw segment under ``folders`` (each segment read once: segments are
+        immutable), by request id.
+
+        A day folder holding only a ``day-`` file is compacted for good: it is listed again only
+        when it changes, e.g. a late segment arrived (on a local log, its modification time, once
+        that has settled; object stores have none, so there the next compaction indexes it).
+        """
+        listed: list[str] = []
+        for folder in folders:
             for _, day in self.store.day_folders(folder):
-                if day in self._final_days:
+                stamp = self.store.mtime(day) if self.store.local else 0.0
+                if stamp is not None and self._final_days.get(day) == stamp:
                     continue
                 names = self.store.live_segments(day)
-                if len(names) == 1 and names[0].startswith("day-"):
-                    # compacted for good: a late raw segment there is indexed by the next run
-                    self._final_days.add(day)
-                for name in names:
-                    if is_raw(name):
-                        listed[f"{day}/{name}"] = endpoint
+                final = len(names) == 1 and names[0].startswith("day-")
+                if final and stamp is not None and time.time() - stamp > _SETTLED_S:
+                    self._final_days[day] = stamp
+                listed.extend(f"{day}/{name}" for name in names if is_raw(name))
         with self._tail_lock:
-            for gone in set(self._tail) - set(listed):
-                del self._tail[gone]
-            new = [p for p in listed if p not in self._tail]
+            for gone in set(cache) - set(listed):
+                del cache[gone]
+            new = [p for p in listed if p not in cache]
         for path in new:
+            columns, entries_fn = (
+                (ENTRY_COLUMNS, entries_of)
+                if dataset == PREDICTIONS
+                else (["request_id", "row", "ts"], label_entries_of)
+            )
             try:
-                table = self.store.read_table(path, ["endpoint", "request_id", "row"])
+                table = self.store.read_table(path, columns)
             except FileNotFoundError:  # compacted meanwhile: the index has it now
                 continue
-            rows: dict[str, int] = {}
-            endpoint_name = ""
-            agg = table.group_by(["endpoint", "request_id"]).aggregate([("row", "max")])
-            for ep, rid, top in zip(
-                agg["endpoint"].to_pylist(),
-                agg["request_id"].to_pylist(),
-                agg["row_max"].to_pylist(),
-                strict=True,
-            ):
-                endpoint_name = str(ep)
-                rows[str(rid)] = max(rows.get(str(rid), 0), int(top) + 1)
+            seen = _by_id(entries_fn(table))
             with self._tail_lock:
-                self._tail[path] = (endpoint_name, rows)
-        out: dict[str, tuple[str, int]] = {}
+                cache[path] = seen
         with self._tail_lock:
-            segments = list(self._tail.values())
-        for ep, rows in segments:
-            for rid in wanted & rows.keys():
-                prev = out.get(rid)
-                out[rid] = (ep, max(rows[rid], prev[1] if prev else 0))
-        return out
-
-    def requests(
-        self, ids: Sequence[str], *, endpoint: str | None = None, since: datetime | None = None
-    ) -> dict[str, LoggedRequest]:
-        """Row count and answering model version of each known request id (shadows excluded).
-
-        Rows come from the raw tail and the index (no scan); the version is then read only from
-        the request's endpoint, from the day it was indexed on (or the whole endpoint for ids still
-        in the raw tail).
-        """
-        located = self._locate(ids, endpoint, since)
-        by_endpoint: dict[str, list[str]] = {}
-        for rid, (ep, _, _) in located.items():
-            by_endpoint.setdefault(ep, []).append(rid)
-        versions: dict[str, tuple[str, int]] = {}
-        for ep, rids in by_endpoint.items():
-            stamps = [located[r][2] for r in rids]
-            first = None if any(t is None for t in stamps) else min(t for t in stamps if t)
-            start = (
-                None if first is None else first.replace(hour=0, minute=0, second=0, microsecond=0)
-            )
-            window = self._window(ep, start, None, None)
-            if window is None:
-                continue
-            _, sql, params = window
-            query = (
-                "SELECT request_id, max(model) FILTER (WHERE route <> 'shadow'), "
-                "max(version) FILTER (WHERE route <> 'shadow') "
-                f"FROM ({sql}) "
-                "WHERE request_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY request_id"
-            )
-            cur = self._cursor()
-            try:
-                rows = cur.execute(query, {**params, "ids": sorted(rids)}).fetchall()
-            finally:
-                cur.close()
-            for rid, model, version in rows:
-                if model is not None and version is not None:
-                    versions[str(rid)] = (str(model), int(version))
-        return {
-            rid: LoggedRequest(rows, *(versions.get(rid) or (None, None)))
-            for rid, (_, rows, _) in located.items()
-        }
-
-    def labelled_ids(self, ids: Sequence[str]) -> set[str]:
-        """The request ids among ``ids`` that already have at least one label."""
-        wanted = sorted({str(i) for i in ids})
-        feedback = self.feedback_files()
-        if not wanted or not feedback:
-            return set()
-        query = (
-            f"SELECT DISTINCT request_id FROM read_parquet($feedback, {_FEEDBACK_OPTIONS}) "
-            "WHERE request_id IN (SELECT unnest($ids::VARCHAR[]))"
-        )
-        cur = self._cursor()
-        try:
-            found = cur.execute(query, {"feedback": feedback, "ids": wanted}).fetchall()
-        finally:
-            cur.close()
-        return {str(rid) for (rid,) in found}
+            return [cache[p] for p in listed if p in cache]
 
     # -- computational metrics ------------------------------------------------------------------
 
@@ -598,6 +583,16 @@ class LogReader:
             )  # fmt: skip
 
         return [shape(r) for r in rows] if by_version else shape(rows[0] if rows else None)
+
+
+def _by_id(entries: pa.Table) -> dict[str, Entry]:
+    """Index entries (``INDEX_SCHEMA``) by request id."""
+    return {
+        str(rid): Entry(str(ep), int(rows), ts, model, version)
+        for rid, ep, rows, ts, model, version in zip(
+            *(entries[name].to_pylist() for name in INDEX_SCHEMA.names), strict=True
+        )
+    }
 
 
 def _with_missing(

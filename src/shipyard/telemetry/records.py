@@ -66,6 +66,8 @@ BASE_SCHEMA = pa.schema(
 )
 BASE_COLUMNS: tuple[str, ...] = tuple(BASE_SCHEMA.names)
 PREDICTION_COLUMN = "out.prediction"
+SHADOW = "shadow"
+"""The route of a mirrored call: its answer is logged, never returned."""
 SERVED_ROUTES: tuple[str, ...] = ("primary", "batch")
 """Routes whose answers reached a caller (online or a batch job): what monitoring looks at."""
 PROBA_PREFIX = "out.proba."
@@ -380,6 +382,7 @@ __all__ = [
     "BASE_COLUMNS",
     "BASE_SCHEMA",
     "SERVED_ROUTES",
+    "SHADOW",
     "PredictionEvent",
     "empty_table",
     "events_to_table",

@@ -7,7 +7,7 @@ deleted with the longest retention of all endpoints (a label arrives after its p
 kept prediction loses its label).
 
 Atomicity, step by step: (1) every day folder to delete gets a ``_retired`` marker, after which
-readers skip it whole; (2) the request-id index drops the entries of those days; (3) the files and
+readers skip it whole; (2) the request-id and label indexes drop the entries of those days; (3) the files and
 folders are deleted. A run killed anywhere leaves retired folders, which the next run finishes
 deleting. Predictions are retired before labels, so a visible prediction never lacks its label.
 """
@@ -43,6 +43,7 @@ def _first_kept_day(now: datetime, keep: timedelta) -> date:
 def apply_retention(
     store: SegmentStore,
     index: RequestIndex,
+    label_index: RequestIndex,
     *,
     now: datetime | None = None,
     default: timedelta = DEFAULT_RETENTION,
@@ -72,6 +73,11 @@ def apply_retention(
         if RETIRED not in store.ls(path):
             store.write_text(f"{path}/{RETIRED}", "")
     report.index_entries = index.purge(cutoffs)  # (2)
+    if labels:
+        first = datetime(
+            first_label_day.year, first_label_day.month, first_label_day.day, tzinfo=UTC
+        )
+        report.index_entries += label_index.purge({"": first})
     for path in [*doomed, *labels]:  # (3)
         store.delete_folder(path)
         report.folders.append(path)

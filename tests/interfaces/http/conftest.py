@@ -79,15 +79,25 @@ def wait_ready(client: AppClient, deadline_s: float = 60.0) -> None:
 
 
 @pytest.fixture
+def inprocess_database() -> str | None:
+    """The registry of ``inprocess`` (None: the home's SQLite); a module overrides it to run its
+    tests on both databases."""
+    return None
+
+
+@pytest.fixture
 def inprocess(
-    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], cancer_model: object
+    tmp_path: Path,
+    cancer: tuple[pd.DataFrame, pd.Series],
+    cancer_model: object,
+    inprocess_database: str | None,
 ) -> Iterator[InProcess]:
     """``cancer@champion`` (a classifier, classes 0 and 1) and ``price@champion`` (a regressor)."""
     from sklearn.linear_model import LinearRegression
 
     X, y = cancer
     home = tmp_path / "home"
-    services = build(Settings(home=home, actor="tester"))
+    services = build(Settings(home=home, actor="tester", database_url=inprocess_database))
     services.registry.log_model(
         cancer_model, name="cancer", X_sample=X.head(60), y_sample=y.head(60)
     )

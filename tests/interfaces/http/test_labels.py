@@ -11,6 +11,12 @@ from tests.helpers import cli_json
 from tests.interfaces.http.conftest import InProcess
 
 
+@pytest.fixture
+def inprocess_database(database_url: str) -> str:
+    """Labels touch the registry (the version's target, the overwrite audit): both databases."""
+    return database_url
+
+
 def predict(app: InProcess, endpoint: str, rows: list[dict[str, float]]) -> str:
     response = app.client.post(f"/v1/models/{endpoint}/predict", json=rows)
     assert response.status_code == 200, response.text
@@ -97,7 +103,7 @@ def test_overwriting_needs_the_flag_and_is_audited(
 
 
 def test_monitoring_skips_and_counts_bad_stored_labels(
-    inprocess: InProcess, cancer: tuple[pd.DataFrame, pd.Series]
+    inprocess: InProcess, cancer: tuple[pd.DataFrame, pd.Series], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = cancer_rows(cancer, 40)
     ids = [predict(inprocess, "cancer", [row]) for row in rows]
@@ -123,5 +129,6 @@ def test_monitoring_skips_and_counts_bad_stored_labels(
     )
     assert any("1 stored label(s) do not fit" in note for note in report.notes)
     services.logs.close()
+    monkeypatch.setenv("SHIPYARD_DATABASE_URL", services.settings.resolved_database_url())
     run = cli_json(inprocess.home, "monitor", "run", "cancer")  # a real process: exits 0
     assert run["invalid_labels"] == 1

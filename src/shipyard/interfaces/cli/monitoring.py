@@ -159,8 +159,8 @@ def monitor_history(
     limit: int = typer.Option(500, min=1),
     as_json: bool = JSON,
 ) -> None:
-    """Stored metric points of ENDPOINT, oldest first."""
-    points = services(ctx).monitoring.store.points(
+    """Stored metric points of ENDPOINT, oldest first (exit 3 for an unknown endpoint)."""
+    points = services(ctx).monitoring.history(
         endpoint, metric=metric, since=parse_time(since, "--since"), limit=limit
     )
     emit(

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from shipyard.registry.entities import ChainReport
+from shipyard.registry.sql.clock import after
 from shipyard.registry.sql.tables import audit_chain, audit_events
 
 GENESIS = "0" * 64
@@ -66,6 +67,20 @@ def normalise(details: Mapping[str, Any]) -> dict[str, Any]:
     """Details as they read back from the JSON column, so the hash is computed on what is stored."""
     out: dict[str, Any] = json.loads(json.dumps(dict(details), default=str))
     return out
+
+
+def event_time(conn: Connection) -> int:
+    """The time of the change ``conn``'s write transaction makes: call it before anything else.
+
+    It is read once the transaction holds the lock that orders audited writes: SQLite's write lock
+    (taken by ``BEGIN IMMEDIATE``), on PostgreSQL the chain's head row, locked here first (so every
+    audited write takes its locks in the same order: lease, head, then the rows it changes). Times
+    therefore follow commit order, and are strictly after the last event's (a clock that stepped
+    back never reorders history), so "what was true at T" has one answer.
+    """
+    last_id, _ = _head(conn)
+    last = conn.execute(select(audit_events.c.at).where(audit_events.c.id == last_id)).scalar()
+    return after(None if last is None else int(last))
 
 
 def _head(conn: Connection) -> tuple[int, str]:

@@ -1,7 +1,7 @@
 """Times in the registry database: integer microseconds since the Unix epoch (UTC), converted exactly.
 
-Write transactions read the clock only once they hold their lock (``txn_now``), so the times of
-events on one object grow in commit order and "what was true at T" has one answer.
+Write transactions read the clock only once they hold their lock (``audit.event_time``), so the
+times of events grow in commit order and "what was true at T" has one answer.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from shipyard.registry.deployments import (
     RolloutRecord,
 )
 from shipyard.registry.sql import guard
-from shipyard.registry.sql.clock import now_us, to_datetime
+from shipyard.registry.sql.audit import event_time
+from shipyard.registry.sql.clock import to_datetime
 from shipyard.registry.sql.dialect import dialect_insert
 from shipyard.registry.sql.store import SqlRegistryStore
 from shipyard.registry.sql.tables import (
@@ -157,12 +158,12 @@ class SqlDeploymentStore:
                 reason=reason,
                 description=description,
                 expected_revision=expected_revision,
-                at=now_us(),  # read under the write lock: deployment events in commit order
+                at=event_time(conn),  # first, under the write lock: events in commit order
             )
 
     def delete(self, name: str, *, actor: str) -> None:
         with self.registry.write() as conn:
-            at = now_us()
+            at = event_time(conn)
             active = conn.execute(
                 select(rollouts.c.id).where(
                     rollouts.c.deployment == name, rollouts.c.status.in_(ACTIVE)
@@ -208,7 +209,7 @@ class SqlDeploymentStore:
         event: Mapping[str, Any] | None = None,
     ) -> RolloutRecord:
         with self.registry.write() as conn:
-            at = now_us()
+            at = event_time(conn)
             self._refuse_second_rollout(conn, deployment)
             rid = conn.execute(
                 dialect_insert(conn)(rollouts)
@@ -276,10 +277,10 @@ class SqlDeploymentStore:
         With ``expected_status``, only if the rollout is still in it (checked under the row lock).
         """
         with self.registry.write() as conn:
+            at = event_time(conn)
             row = conn.execute(
                 select(rollouts).where(rollouts.c.id == rollout_id).with_for_update()
             ).first()
-            at = now_us()
             if row is None:
                 raise NotFound(f"no rollout {rollout_id}")
             if expected_status is not None and row.status != expected_status:

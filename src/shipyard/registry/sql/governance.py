@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from shipyard.core.errors import NotFound
 from shipyard.registry.entities import Approval, ApprovalStatus, ProtectedAlias
-from shipyard.registry.sql.store import SqlRegistryStore, _insert, now_us, to_datetime
+from shipyard.registry.sql.audit import event_time
+from shipyard.registry.sql.store import SqlRegistryStore, _insert, to_datetime
 from shipyard.registry.sql.tables import (
     approvals,
     model_versions,
@@ -135,8 +136,8 @@ class SqlGovernanceStore:
     def set_protection(
         self, name: str, alias: str, required: int, *, actor: str, settle: Settle
     ) -> ProtectedAlias:
-        at = now_us()
         with self.registry.write() as conn:
+            at = event_time(conn)
             self._check_model(conn, name)
             stmt = _insert(conn)(protected_aliases).values(
                 name=name, alias=alias, required_approvals=required, updated_at=at, updated_by=actor
@@ -159,8 +160,8 @@ class SqlGovernanceStore:
         return _protected(row)
 
     def delete_protection(self, name: str, alias: str, *, actor: str, settle: Settle) -> None:
-        at = now_us()
         with self.registry.write() as conn:
+            at = event_time(conn)
             result = conn.execute(
                 delete(protected_aliases).where(
                     protected_aliases.c.name == name, protected_aliases.c.alias == alias
@@ -215,8 +216,8 @@ class SqlGovernanceStore:
         judge: Judge,
     ) -> ApprovalStatus:
         """Record ``actor``'s ``decision`` if ``judge`` accepts it; return the version's new status."""
-        at = now_us()
         with self.registry.write() as conn:
+            at = event_time(conn)
             creator = self._creator(conn, name, version, lock=True)
             current = self._status(conn, name, version)
             status = judge(current, creator)

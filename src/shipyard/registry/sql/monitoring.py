@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, and_, func, insert, select, update
 
 from shipyard.registry.entities import Alert, MetricPoint
+from shipyard.registry.sql.audit import event_time
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime, to_us
 from shipyard.registry.sql.tables import alerts, metric_points
 
@@ -149,7 +150,7 @@ class SqlMonitorStore:
     ) -> tuple[Alert, bool]:
         """Open an alert for ``rule``, or refresh the one already open. True when newly opened."""
         with self.registry.write() as conn:
-            at = now_us()
+            at = event_time(conn)
             row = conn.execute(
                 select(alerts).where(
                     alerts.c.endpoint == endpoint, alerts.c.rule == rule, alerts.c.status == "open"
@@ -192,7 +193,7 @@ class SqlMonitorStore:
     def resolve_alert(self, *, endpoint: str, rule: str) -> Alert | None:
         """Resolve the open alert for ``rule`` if there is one."""
         with self.registry.write() as conn:
-            at = now_us()
+            at = event_time(conn)
             row = conn.execute(
                 select(alerts).where(
                     alerts.c.endpoint == endpoint, alerts.c.rule == rule, alerts.c.status == "open"

@@ -44,8 +44,9 @@ from shipyard.registry.entities import (
 from shipyard.registry.leases import current_fence
 from shipyard.registry.sql import audit as audit_chain
 from shipyard.registry.sql import guard, schema
+from shipyard.registry.sql.audit import event_time
 from shipyard.registry.sql.changes import notify, open_feed
-from shipyard.registry.sql.clock import after, now_us, to_datetime, to_us
+from shipyard.registry.sql.clock import now_us, to_datetime, to_us
 from shipyard.registry.sql.dialect import dialect_insert, lost_race
 from shipyard.registry.sql.leases import check_fence
 from shipyard.registry.sql.tables import (
@@ -231,8 +232,8 @@ class SqlRegistryStore:
             return [self._model(conn, row) for row in conn.execute(query).all()]
 
     def set_model_description(self, name: str, description: str, *, actor: str) -> None:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             self._model_row(conn, name)
             conn.execute(
                 update(registered_models)
@@ -242,8 +243,8 @@ class SqlRegistryStore:
             self.audit(conn, actor, "model.describe", name, {"description": description}, at)
 
     def delete_model(self, name: str, *, actor: str) -> None:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             self._model_row(conn, name)
             held = conn.execute(
                 select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name)
@@ -265,8 +266,8 @@ class SqlRegistryStore:
     # -- versions -----------------------------------------------------------------------------------
 
     def create_version(self, name: str, new: NewVersion, *, actor: str) -> ModelVersion:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             conn.execute(
                 _insert(conn)(registered_models)
                 .values(name=name, description="", next_version=1, created_at=at, updated_at=at)
@@ -411,8 +412,8 @@ class SqlRegistryStore:
     def set_version_description(
         self, name: str, version: int, description: str, *, actor: str
     ) -> None:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             self._version_row(conn, name, version)
             conn.execute(
                 update(model_versions)
@@ -429,8 +430,8 @@ class SqlRegistryStore:
             )
 
     def delete_version(self, name: str, version: int, *, actor: str) -> None:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             self._version_row(conn, name, version)
             held = (
                 conn.execute(
@@ -463,8 +464,8 @@ class SqlRegistryStore:
     def set_tag(self, name: str, version: int | None, key: str, value: str, *, actor: str) -> None:
         if not key:
             raise InvalidArgument("tag key must not be empty")
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             if version is None:
                 self._model_row(conn, name)
                 keys: dict[str, str | int] = {"name": name, "key": key}
@@ -482,8 +483,8 @@ class SqlRegistryStore:
             self.audit(conn, actor, "tag.set", target, {"key": key, "value": value}, at)
 
     def delete_tag(self, name: str, version: int | None, key: str, *, actor: str) -> None:
-        at = now_us()
         with self.write() as conn:
+            at = event_time(conn)
             if version is None:
                 self._model_row(conn, name)
                 result = conn.execute(
@@ -509,11 +510,12 @@ class SqlRegistryStore:
     def _lock_aliases(self, conn: Connection, name: str, alias: str) -> tuple[int | None, int]:
         """Lock ``name``'s aliases; return ``name@alias``'s version and the time of this move.
 
-        The lock is the model's row (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already
-        serialises writers). It exists even before the alias's first move, so two first moves
-        order too. Read under it, the previous version is exact, and the clock read after it
-        (strictly after the alias's last event) orders event times as commits are ordered.
+        The time is read first, under the lock that orders audited writes (``event_time``). The
+        alias lock is the model's row (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
+        already serialises writers), which exists even before the alias's first move, so two first
+        moves order too. Read under it, the previous version is exact.
         """
+        at = event_time(conn)
         locked = conn.execute(
             select(registered_models.c.name)
             .where(registered_models.c.name == name)
@@ -524,12 +526,7 @@ class SqlRegistryStore:
         previous = conn.execute(
             select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
         ).scalar()
-        last = conn.execute(
-            select(func.max(alias_events.c.at)).where(
-                alias_events.c.name == name, alias_events.c.alias == alias
-            )
-        ).scalar()
-        return previous, after(last)
+        return previous, at
 
     def set_alias(
         self, name: str, alias: str, version: int, *, actor: str, reason: str = ""
@@ -720,7 +717,7 @@ class SqlRegistryStore:
     def add_audit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event that changed nothing in this database (a failed job, a verdict)."""
         with self.write() as conn:
-            self.audit(conn, actor, action, target, details, now_us())
+            self.audit(conn, actor, action, target, details, event_time(conn))
 
     def change_feed(self) -> ChangeFeed:
         """Wakes a follower when the registry changes (PostgreSQL), or lets it poll (SQLite)."""

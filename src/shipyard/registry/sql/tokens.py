@@ -13,6 +13,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 
 from shipyard.core.errors import AlreadyExists, NotFound
 from shipyard.registry.entities import Token
+from shipyard.registry.sql.audit import event_time
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime
 from shipyard.registry.sql.tables import tokens
 
@@ -41,8 +42,8 @@ class SqlTokenStore:
         expires_at: int | None,
         actor: str,
     ) -> Token:
-        at = now_us()
         with self.registry.write() as conn:
+            at = event_time(conn)
             row = conn.execute(select(tokens).where(tokens.c.name == name)).first()
             if row is not None:
                 if row.revoked_at is None and (row.expires_at is None or row.expires_at > at):
@@ -72,8 +73,8 @@ class SqlTokenStore:
             return _token(conn.execute(select(tokens).where(tokens.c.name == name)).one())
 
     def revoke(self, name: str, *, actor: str) -> Token:
-        at = now_us()
         with self.registry.write() as conn:
+            at = event_time(conn)
             done = conn.execute(
                 update(tokens)
                 .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
