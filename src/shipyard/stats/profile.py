@@ -329,8 +329,11 @@ def _numeric(
 ) -> NumericProfile:
     missing = np.isnan(values)
     n_missing = int(np.count_nonzero(missing))
-    present = values[~missing] if n_missing else values
-    ordered = np.sort(present)  # one sort: both histograms are then edge lookups
+    if n_missing:  # one sort: both histograms are then edge lookups
+        ordered = values[~missing]
+        ordered.sort()  # in place: the selection is a copy already
+    else:
+        ordered = np.sort(values)
     # infinities sort to the ends, so the finite values are a slice of the sorted ones
     low = int(np.searchsorted(ordered, -np.inf, side="right"))
     finite = ordered[low : int(np.searchsorted(ordered, np.inf, side="left"))]
@@ -338,7 +341,7 @@ def _numeric(
         kind="numeric",
         rows=int(values.size),
         missing=n_missing,
-        infinite=int(present.size - finite.size),
+        infinite=int(ordered.size - finite.size),
         moments=Moments.of_sorted(finite),
         histogram=Histogram.of_sorted(ordered, edges),
         sketch=Histogram.of_sorted(ordered, sketch_edges),
@@ -430,20 +433,22 @@ def _reference_discrete(values: FloatArray, levels: FloatArray) -> CategoricalPr
 
 def _window_discrete(values: FloatArray, reference: CategoricalProfile) -> CategoricalProfile:
     present = values[~np.isnan(values)]
+    distinct, distinct_counts = np.unique(present, return_counts=True)  # one sort of the values
     levels = np.asarray(reference.levels, dtype=np.float64)
     order = np.argsort(levels)
     ordered = levels[order]
-    pos = np.clip(np.searchsorted(ordered, present), 0, ordered.size - 1)
-    known = ordered[pos] == present
-    counts = np.bincount(order[pos[known]], minlength=levels.size)
-    rest, rest_counts = np.unique(present[~known], return_counts=True)
+    pos = np.clip(np.searchsorted(ordered, distinct), 0, ordered.size - 1)
+    known = ordered[pos] == distinct
+    counts = np.zeros(levels.size, dtype=np.int64)
+    counts[order[pos[known]]] = distinct_counts[known]
+    rest, rest_counts = distinct[~known], distinct_counts[~known]
     top = np.argsort(-rest_counts, kind="stable")[:DEFAULT_TOP_K]
     return CategoricalProfile(
         kind="categorical",
         rows=int(values.size),
         missing=int(values.size - present.size),
         categories=reference.categories,
-        counts=tuple(int(c) for c in counts),
+        counts=tuple(counts.tolist()),
         other=int(rest_counts.sum()),
         distinct=int((counts > 0).sum() + rest.size),
         unseen={level_label(float(rest[i])): int(rest_counts[i]) for i in top},
@@ -625,6 +630,8 @@ def _arrow_float(column: ArrowColumn) -> FloatArray | None:
     kind = column.type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         return None
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks == 1:
+        column = column.chunk(0)  # an array converts without a copy, a chunked one never does
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
