@@ -143,6 +143,11 @@ def test_the_current_file_is_read_in_batches(files: dict[str, Path]) -> None:
     assert seen == [(1_000 * (i + 1), 10_000) for i in range(10)]
     whole = file_drift(str(files["ref"]), str(files["same"]))
     assert report.to_dict() == whole.to_dict()  # batches merge to the same statistics
+    # columns profiled by one thread or several: the same report
+    one = file_drift(str(files["ref"]), str(files["same"]), batch_rows=1_000, threads=1)
+    three = file_drift(str(files["ref"]), str(files["same"]), batch_rows=1_000, threads=3)
+    assert one.to_dict() == three.to_dict() == whole.to_dict()
+    assert one.current_profile == three.current_profile
 
 
 def test_parquet_is_read_in_runs_of_row_groups_one_column_at_a_time(

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 DEFAULT_BATCH_ROWS = 100_000
+MAX_THREADS = 4
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".tsv")
 
@@ -113,32 +117,38 @@ def drift(
     config: DriftConfig | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` (see the module docstring); ``registry`` resolves
-    model references."""
+    model references. Columns are profiled by ``threads`` threads (default: the CPUs, at most
+    ``MAX_THREADS``)."""
     config = config or DriftConfig()
-    profile, ref_name = reference_profile(reference, registry=registry)
-    if columns:
-        profile = _only(profile, columns)
-    wanted = list(profile.columns)
+    threads = threads or min(MAX_THREADS, os.cpu_count() or 1)
+    if threads < 1:
+        raise InvalidArgument(f"threads must be >= 1, got {threads}")
     window: DatasetProfile | None = None
     raw: dict[str, list[npt.NDArray[np.float64]]] = {}
     unexpected: set[str] = set()
     rows = 0
-    total = total_rows(current) if progress is not None else None
-    for batch in current_batches(current, wanted if columns else None, batch_rows):
-        names = batch.columns if isinstance(batch, pd.DataFrame) else batch.schema.names
-        unexpected |= {str(c) for c in names} - set(wanted)
-        part = observe(batch, profile)
-        window = part if window is None else window.merge(part)
-        rows += len(batch)
-        if rows <= config.exact_max_rows:
-            for name, finite in numeric_values(batch, profile).items():
-                raw.setdefault(name, []).append(finite)
-        else:
-            raw.clear()  # too many rows for raw values: the sketches decide
-        if progress is not None:
-            progress(rows, total)
+    with ThreadPoolExecutor(threads, thread_name_prefix="shipyard-drift") as pool:
+        profile, ref_name = reference_profile(reference, registry=registry, executor=pool)
+        if columns:
+            profile = _only(profile, columns)
+        wanted = list(profile.columns)
+        total = total_rows(current) if progress is not None else None
+        for batch in current_batches(current, wanted if columns else None, batch_rows):
+            names = batch.columns if isinstance(batch, pd.DataFrame) else batch.schema.names
+            unexpected |= {str(c) for c in names} - set(wanted)
+            part = observe(batch, profile, executor=pool)
+            window = part if window is None else window.merge(part)
+            rows += len(batch)
+            if rows <= config.exact_max_rows:
+                for name, finite in numeric_values(batch, profile).items():
+                    raw.setdefault(name, []).append(finite)
+            else:
+                raw.clear()  # too many rows for raw values: the sketches decide
+            if progress is not None:
+                progress(rows, total)
     if window is None:
         window = observe(pd.DataFrame(), profile)
     small = rows <= config.exact_max_rows
@@ -155,25 +165,25 @@ def drift(
 
 
 def reference_profile(
-    reference: Data, *, registry: Registry | None = None
+    reference: Data, *, registry: Registry | None = None, executor: Executor | None = None
 ) -> tuple[DatasetProfile, str]:
     """The reference's input profile and a name for it: built from a DataFrame or a file, or read
     from the package of a model reference."""
     if isinstance(reference, pd.DataFrame):
-        return build_profile(reference), "DataFrame"
+        return build_profile(reference, executor=executor), "DataFrame"
     text = str(reference)
     kind = _file_kind(text)
     if kind is not None:
         with _opened(text) as source:
             if kind == "parquet":  # every row group at once, read one column at a time
                 (whole,) = ParquetRows.chunks(source, text, None, batch_rows=2**62)
-                return build_profile(whole), text
+                return build_profile(whole, executor=executor), text
             batches = list(_csv_batches(source, text, kind, None, DEFAULT_BATCH_ROWS))
         import pyarrow as pa
 
         with _reading(text):
             table = pa.Table.from_batches(batches)
-        return build_profile(table), text
+        return build_profile(table, executor=executor), text
     if registry is None:
         raise InvalidArgument(f"{text!r} is not a .parquet or .csv file")
     if not isinstance(registry, RegistryService):
@@ -213,14 +223,22 @@ def current_batches(
 
 
 class ParquetRows:
-    """Some row groups of a Parquet file, whose columns are read one at a time when asked for:
-    ``observe`` and ``build_profile`` take one column at a time, so memory holds one column of
-    these rows, not all of them (and no pandas copy)."""
+    """Some row groups of a Parquet file, whose columns are read when asked for: ``observe`` and
+    ``build_profile`` take one column at a time per thread, so memory holds a column of these rows
+    per thread, not every column (and no pandas copy). Reads of one file take turns (``lock``):
+    Parquet's reader is not meant for concurrent use. Valid while ``chunks`` is iterated."""
 
-    def __init__(self, parquet: pq.ParquetFile, url: str, groups: list[int], names: list[str]):
+    def __init__(
+        self,
+        parquet: pq.ParquetFile,
+        url: str,
+        groups: list[int],
+        names: list[str],
+        lock: threading.Lock,
+    ):
         import pyarrow as pa
 
-        self._parquet, self._url, self._groups = parquet, url, groups
+        self._parquet, self._url, self._groups, self._lock = parquet, url, groups, lock
         self.schema = pa.schema([parquet.schema_arrow.field(name) for name in names])
         self.num_rows = sum(parquet.metadata.row_group(g).num_rows for g in groups)
 
@@ -228,7 +246,7 @@ class ParquetRows:
         return int(self.num_rows)
 
     def column(self, name: str) -> pa.ChunkedArray:
-        with _reading(self._url):
+        with self._lock, _reading(self._url):
             table = self._parquet.read_row_groups(self._groups, columns=[name], use_threads=False)
         return table.column(0)
 
@@ -244,16 +262,17 @@ class ParquetRows:
         names = _data_columns(parquet.schema_arrow)
         if columns is not None:
             names = [c for c in columns if c in names]
+        lock = threading.Lock()
         groups: list[int] = []
         rows = 0
         for group in range(parquet.metadata.num_row_groups):
             groups.append(group)
             rows += parquet.metadata.row_group(group).num_rows
             if rows >= batch_rows:
-                yield cls(parquet, url, groups, names)
+                yield cls(parquet, url, groups, names, lock)
                 groups, rows = [], 0
         if groups or parquet.metadata.num_row_groups == 0:
-            yield cls(parquet, url, groups, names)
+            yield cls(parquet, url, groups, names, lock)
 
 
 def _data_columns(schema: pa.Schema) -> list[str]:
