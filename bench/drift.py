@@ -13,6 +13,12 @@ is generated in chunks of 250 000 rows straight into Parquet files (Arrow, not t
 What is measured -- each measurement in a fresh subprocess (this script with ``--child``), which
 loads its inputs untimed and then times only the work; wall time is ``time.perf_counter``:
 
+0. **shipyard drift on the files** -- ``monitoring.file_drift.drift(REF.parquet, CUR.parquet)``,
+   what ``shipyard drift`` runs, end to end and timed whole: the reference file read and profiled,
+   the current file read in runs of whole row groups (at least 100 000 rows), one column at a time
+   per thread (a thread per CPU, at most 4), profiled on Arrow and compared. Its peak RSS is judged
+   against the in-memory size of the current data (``DataFrame.memory_usage(deep=True)`` of the
+   whole file, measured in another child), and its time against Evidently's on the same rows.
 1. **Shipyard in-memory** -- the current file read into one pandas DataFrame, then
    ``observe(current, reference_profile)`` + ``compare(reference_profile, window)`` (binned path: no
    ``window_values``), best and median of ``repeats``; cells/s = rows x columns / wall time. The
@@ -66,7 +72,9 @@ the first-call import of ``scipy.stats`` and of the stat-test plugins (~100 MB o
 counted as drift work.
 
 Targets (PASS/FAIL): binned statistics >= 20 M cells/s per core; streaming peak RSS within 1.3x
-across row counts (one line per reader); Shipyard >= 50x Evidently in cells/s (when measured). When the first one fails, a
+across row counts (one line per reader); ``shipyard drift`` on the files: peak RSS <= 2x the current
+data in memory and wall time <= 1/50 of Evidently's on the same rows (the issue's targets); Shipyard
+in-memory >= 50x Evidently in cells/s (when measured). When the first one fails, a
 cProfile of ``observe`` and ``compare`` names the functions that dominate, and a what-if variant of
 the numerical histogram (one ``np.sort`` per column, then ``searchsorted`` of the edges into the
 sorted values -- bench code, not Shipyard's) is timed and checked to give identical profiles.
@@ -604,7 +612,8 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
 
 def task_files(p: dict[str, Any]) -> dict[str, Any]:
     """``shipyard drift REF.parquet CUR.parquet``'s service, end to end: the reference file read and
-    profiled, the current file read in 100k-row batches, profiled and compared."""
+    profiled, the current file read in runs of row groups of >= 100k rows one column at a time per
+    thread, profiled and compared."""
     from shipyard.monitoring.file_drift import drift
 
     reference, _ = _reference_profile(p["ref"])

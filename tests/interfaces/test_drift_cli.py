@@ -13,6 +13,7 @@ import pytest
 
 import shipyard
 from shipyard import package
+from shipyard.monitoring.file_drift import ParquetRows, current_batches
 from shipyard.monitoring.file_drift import drift as file_drift
 from shipyard.stats.drift.verdict import DatasetDrift
 from tests.interfaces.test_cli import Cli
@@ -142,6 +143,35 @@ def test_the_current_file_is_read_in_batches(files: dict[str, Path]) -> None:
     assert seen == [(1_000 * (i + 1), 10_000) for i in range(10)]
     whole = file_drift(str(files["ref"]), str(files["same"]))
     assert report.to_dict() == whole.to_dict()  # batches merge to the same statistics
+    # columns profiled by one thread or several: the same report
+    one = file_drift(str(files["ref"]), str(files["same"]), batch_rows=1_000, threads=1)
+    three = file_drift(str(files["ref"]), str(files["same"]), batch_rows=1_000, threads=3)
+    assert one.to_dict() == three.to_dict() == whole.to_dict()
+    assert one.current_profile == three.current_profile
+
+
+def test_parquet_is_read_in_runs_of_row_groups_one_column_at_a_time(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    chunks = list(current_batches(str(files["same"]), None, 2_500))  # 10 row groups of 1,000
+    assert [len(c) for c in chunks] == [3_000, 3_000, 3_000, 1_000]
+    assert all(isinstance(c, ParquetRows) for c in chunks)
+    column = chunks[1].column("x")  # only this column of these rows is read
+    expected = pd.read_parquet(files["same"])["x"].to_numpy()[3_000:6_000]
+    assert np.array_equal(column.to_numpy(), expected)
+    # a DataFrame's index stored with it is no column; an fsspec URL reads the same data
+    indexed = frame(2_000, 2).set_index(pd.Index(np.arange(2_000) * 2, name="row_id"))
+    indexed.to_parquet(tmp_path / "indexed.parquet")
+    local = file_drift(str(files["ref"]), str(tmp_path / "indexed.parquet"))
+    assert local.unexpected_columns == [] and local.rows == 2_000
+    url = file_drift(str(files["ref"]), (tmp_path / "indexed.parquet").as_uri())
+    assert url.to_dict()["features"] == local.to_dict()["features"]
+    # a gzipped CSV is decompressed, by path and by URL
+    frame(2_000, 2).to_csv(tmp_path / "same.csv.gz", index=False)
+    gz = file_drift(str(files["ref"]), str(tmp_path / "same.csv.gz"))
+    assert gz.rows == 2_000 and gz.to_dict()["features"] == local.to_dict()["features"]
+    gz_url = file_drift(str(files["ref"]), (tmp_path / "same.csv.gz").as_uri())
+    assert gz_url.to_dict()["features"] == gz.to_dict()["features"]
 
 
 def test_python_api_takes_dataframes_and_paths(files: dict[str, Path]) -> None:

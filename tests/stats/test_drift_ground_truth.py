@@ -1,8 +1,8 @@
 """Ground truth: known unchanged and shifted columns, at 50,000 and 2,000 current rows, many seeds.
 
 The reference has 50,000 rows. Unchanged columns cover the shapes that broke earlier versions
-(heavy tails, a 0/1 flag, a few integer levels, many categories); each shifted column changes in one
-way a model would notice. Every shifted column must be flagged and no unchanged one, for every seed.
+(heavy tails, a 0/1 flag, a few integer levels, many categories, a point mass: 40% zeros then
+continuous values); each shifted column changes in one way a model would notice. Every shifted column must be flagged and no unchanged one, for every seed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ UNCHANGED: dict[str, Callable[[Rng, int], np.ndarray]] = {
     "flag": lambda rng, n: (rng.random(n) < 0.1).astype(np.int64),
     "level": lambda rng, n: rng.choice([1, 2, 3, 4, 5], n, p=[0.1, 0.2, 0.4, 0.2, 0.1]),
     "category": lambda rng, n: rng.choice(CATEGORIES, n, p=CATEGORY_SHARES),
+    "point_mass": lambda rng, n: _point_mass(rng, n, 0.4),
 }
+
+
+def _point_mass(rng: Rng, n: int, share: float) -> np.ndarray:
+    """``share`` zeros, then continuous values (a spend, a count of minutes)."""
+    return np.where(rng.random(n) < share, 0.0, rng.lognormal(3.0, 1.0, n))
 
 
 def _with_missing(values: np.ndarray, rng: Rng, share: float) -> np.ndarray:
@@ -63,6 +69,10 @@ SHIFTED: dict[str, tuple[Callable[[Rng, int], np.ndarray], Callable[[Rng, int], 
     "new_category": (
         lambda rng, n: rng.choice(CATEGORIES, n, p=CATEGORY_SHARES),
         _with_new_category,
+    ),
+    "point_mass_40_to_60": (
+        lambda rng, n: _point_mass(rng, n, 0.4),
+        lambda rng, n: _point_mass(rng, n, 0.6),
     ),
     "missing_0_to_20": (
         lambda rng, n: rng.normal(0.0, 1.0, n),

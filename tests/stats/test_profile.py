@@ -241,3 +241,71 @@ def test_numeric_values_are_the_finite_values_on_the_profile_scale() -> None:
     assert values["x"].tolist() == [5.0]
     assert values["t"].tolist() == [pd.Timestamp("2024-01-03").timestamp()]
     assert numeric_values(pd.DataFrame({"y": [1]}), ref)["x"].size == 0
+
+
+def test_a_point_mass_gets_a_coarse_bin_of_its_own() -> None:
+    rng = np.random.default_rng(9)
+    n = 50_000
+    x = np.where(rng.random(n) < 0.4, 0.0, rng.lognormal(0.0, 1.0, n))  # 40% zeros
+    ref = build_profile(pd.DataFrame({"x": x}), bins=10)
+    col = ref.columns["x"]
+    assert isinstance(col, NumericProfile)
+    edges, counts = np.asarray(col.histogram.edges), col.histogram.counts
+    assert edges[0] == 0.0 and edges[1] == np.nextafter(0.0, 1.0)
+    assert counts[1] == int((x == 0).sum())  # the mass alone, not merged with its neighbours
+    rest = np.asarray(counts[3:-1])  # after the (empty) bin between 0 and the smallest positive
+    assert rest.size == 6 and np.all(np.abs(rest - (x > 0).sum() / 6) <= 2)  # 60% in 6 bins
+    # a window is counted on the same edges: its own mass lands in the mass's bin
+    current = np.where(rng.random(10_000) < 0.6, 0.0, rng.lognormal(0.0, 1.0, 10_000))
+    win = observe(pd.DataFrame({"x": current}), ref).columns["x"]
+    assert isinstance(win, NumericProfile) and win.histogram.counts[1] == (current == 0).sum()
+    # without a point mass the edges are the plain deciles
+    plain = build_profile(pd.DataFrame({"x": rng.normal(0, 1, n)}), bins=10).columns["x"]
+    assert isinstance(plain, NumericProfile) and len(plain.histogram.edges) == 11
+
+
+def mixed(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(3, n)
+    x[:7] = [np.nan, np.inf, -np.inf, np.nan, 1e6, -0.0, 0.0]
+    count = rng.poisson(4.0, n).astype(float)
+    count[rng.random(n) < 0.05] = np.nan  # an integer column with missing values
+    plan = rng.choice(["basic", "plus", "pro", "max", "ultra"], n, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    plan = plan.astype(object)
+    plan[rng.random(n) < 0.03] = None
+    return pd.DataFrame(
+        {
+            "x": x,
+            "n": rng.integers(0, 1_000, n),
+            "count": count,
+            "plan": plan,
+            "tier": pd.Categorical(rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])),
+            "ok": rng.random(n) < 0.7,
+            "at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**6, n), "s"),
+        }
+    )
+
+
+def test_arrow_data_gives_the_profiles_of_its_pandas_conversion() -> None:
+    import pyarrow as pa
+
+    reference = mixed(20_000, 1)
+    table = pa.Table.from_pandas(reference, preserve_index=False)
+    assert pa.types.is_dictionary(table.schema.field("tier").type)
+    ref = build_profile(reference)
+    assert build_profile(table) == ref
+    current = mixed(5_000, 2)
+    current.loc[:9, "plan"] = "new"  # unseen
+    window = observe(current, ref)
+    batch = pa.RecordBatch.from_pandas(current, preserve_index=False)
+    assert observe(batch, ref) == window
+    assert observe(pa.Table.from_pandas(current, preserve_index=False), ref) == window
+    plan = window.columns["plan"]
+    assert isinstance(plan, CategoricalProfile) and dict(plan.unseen) == {"new": 10}
+    arrow_values = numeric_values(batch, ref)
+    for name, values in numeric_values(current, ref).items():
+        assert np.array_equal(arrow_values[name], values), name
+    # a column of another type than the reference's is read as pandas reads it
+    swapped = pa.table({"x": pa.array(["1.5", "oops", None]), "plan": pa.array([1, 2, None])})
+    frame_ = swapped.to_pandas()
+    assert observe(swapped, ref) == observe(frame_, ref)

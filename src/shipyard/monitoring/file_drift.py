@@ -16,11 +16,15 @@ on the sketches.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +36,14 @@ from shipyard.package.bundle import PROFILE_FILE
 from shipyard.registry.service import RegistryService
 from shipyard.stats.drift.base import CATEGORICAL, NUMERIC, stattest_named
 from shipyard.stats.drift.verdict import DatasetDrift, DriftConfig, compare
-from shipyard.stats.profile import DatasetProfile, build_profile, numeric_values, observe
+from shipyard.stats.profile import Batch, DatasetProfile, build_profile, numeric_values, observe
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 DEFAULT_BATCH_ROWS = 100_000
+MAX_THREADS = 4
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".tsv")
 
@@ -108,31 +117,38 @@ def drift(
     config: DriftConfig | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` (see the module docstring); ``registry`` resolves
-    model references."""
+    model references. Columns are profiled by ``threads`` threads (default: the CPUs, at most
+    ``MAX_THREADS``)."""
     config = config or DriftConfig()
-    profile, ref_name = reference_profile(reference, registry=registry)
-    if columns:
-        profile = _only(profile, columns)
-    wanted = list(profile.columns)
+    threads = threads or min(MAX_THREADS, os.cpu_count() or 1)
+    if threads < 1:
+        raise InvalidArgument(f"threads must be >= 1, got {threads}")
     window: DatasetProfile | None = None
     raw: dict[str, list[npt.NDArray[np.float64]]] = {}
     unexpected: set[str] = set()
     rows = 0
-    total = total_rows(current) if progress is not None else None
-    for batch in current_batches(current, wanted if columns else None, batch_rows):
-        unexpected |= {str(c) for c in batch.columns} - set(wanted)
-        part = observe(batch, profile)
-        window = part if window is None else window.merge(part)
-        rows += len(batch)
-        if rows <= config.exact_max_rows:
-            for name, finite in numeric_values(batch, profile).items():
-                raw.setdefault(name, []).append(finite)
-        else:
-            raw.clear()  # too many rows for raw values: the sketches decide
-        if progress is not None:
-            progress(rows, total)
+    with ThreadPoolExecutor(threads, thread_name_prefix="shipyard-drift") as pool:
+        profile, ref_name = reference_profile(reference, registry=registry, executor=pool)
+        if columns:
+            profile = _only(profile, columns)
+        wanted = list(profile.columns)
+        total = total_rows(current) if progress is not None else None
+        for batch in current_batches(current, wanted if columns else None, batch_rows):
+            names = batch.columns if isinstance(batch, pd.DataFrame) else batch.schema.names
+            unexpected |= {str(c) for c in names} - set(wanted)
+            part = observe(batch, profile, executor=pool)
+            window = part if window is None else window.merge(part)
+            rows += len(batch)
+            if rows <= config.exact_max_rows:
+                for name, finite in numeric_values(batch, profile).items():
+                    raw.setdefault(name, []).append(finite)
+            else:
+                raw.clear()  # too many rows for raw values: the sketches decide
+            if progress is not None:
+                progress(rows, total)
     if window is None:
         window = observe(pd.DataFrame(), profile)
     small = rows <= config.exact_max_rows
@@ -149,16 +165,25 @@ def drift(
 
 
 def reference_profile(
-    reference: Data, *, registry: Registry | None = None
+    reference: Data, *, registry: Registry | None = None, executor: Executor | None = None
 ) -> tuple[DatasetProfile, str]:
     """The reference's input profile and a name for it: built from a DataFrame or a file, or read
     from the package of a model reference."""
     if isinstance(reference, pd.DataFrame):
-        return build_profile(reference), "DataFrame"
+        return build_profile(reference, executor=executor), "DataFrame"
     text = str(reference)
-    if _file_kind(text) is not None:
-        frame = pd.concat(list(current_batches(text, None, DEFAULT_BATCH_ROWS)))
-        return build_profile(frame), text
+    kind = _file_kind(text)
+    if kind is not None:
+        with _opened(text) as source:
+            if kind == "parquet":  # every row group at once, read one column at a time
+                (whole,) = ParquetRows.chunks(source, text, None, batch_rows=2**62)
+                return build_profile(whole, executor=executor), text
+            batches = list(_csv_batches(source, text, kind, None, DEFAULT_BATCH_ROWS))
+        import pyarrow as pa
+
+        with _reading(text):
+            table = pa.Table.from_batches(batches)
+        return build_profile(table, executor=executor), text
     if registry is None:
         raise InvalidArgument(f"{text!r} is not a .parquet or .csv file")
     if not isinstance(registry, RegistryService):
@@ -178,8 +203,9 @@ def reference_profile(
 
 def current_batches(
     current: Data, columns: Sequence[str] | None, batch_rows: int
-) -> Iterator[pd.DataFrame]:
-    """The current data in batches of at most ``batch_rows`` rows."""
+) -> Iterator[Batch]:
+    """The current data in batches of about ``batch_rows`` rows: DataFrame slices, CSV record
+    batches, or Parquet row groups (``ParquetRows``, whole row groups, read one column at a time)."""
     if isinstance(current, pd.DataFrame):
         frame = current if columns is None else current[[c for c in columns if c in current]]
         for start in range(0, max(len(frame), 1), batch_rows):
@@ -189,41 +215,117 @@ def current_batches(
     kind = _file_kind(text)
     if kind is None:
         raise InvalidArgument(f"{text}: expected a .parquet or .csv file (local path or URL)")
-    for batch in _read_batches(text, kind, columns, batch_rows):
-        yield batch if columns is None else batch[[c for c in columns if c in batch.columns]]
+    with _opened(text) as source:
+        if kind == "parquet":
+            yield from ParquetRows.chunks(source, text, columns, batch_rows)
+        else:
+            yield from _csv_batches(source, text, kind, columns, batch_rows)
 
 
-def _read_batches(
-    url: str, kind: str, columns: Sequence[str] | None, batch_rows: int
-) -> Iterator[pd.DataFrame]:
+class ParquetRows:
+    """Some row groups of a Parquet file, whose columns are read when asked for: ``observe`` and
+    ``build_profile`` take one column at a time per thread, so memory holds a column of these rows
+    per thread, not every column (and no pandas copy). Reads of one file take turns (``lock``):
+    Parquet's reader is not meant for concurrent use. Valid while ``chunks`` is iterated."""
+
+    def __init__(
+        self,
+        parquet: pq.ParquetFile,
+        url: str,
+        groups: list[int],
+        names: list[str],
+        lock: threading.Lock,
+    ):
+        import pyarrow as pa
+
+        self._parquet, self._url, self._groups, self._lock = parquet, url, groups, lock
+        self.schema = pa.schema([parquet.schema_arrow.field(name) for name in names])
+        self.num_rows = sum(parquet.metadata.row_group(g).num_rows for g in groups)
+
+    def __len__(self) -> int:
+        return int(self.num_rows)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        with self._lock, _reading(self._url):
+            table = self._parquet.read_row_groups(self._groups, columns=[name], use_threads=False)
+        return table.column(0)
+
+    @classmethod
+    def chunks(
+        cls, source: Any, url: str, columns: Sequence[str] | None, batch_rows: int
+    ) -> Iterator[ParquetRows]:
+        """The file in runs of whole row groups of at least ``batch_rows`` rows (or the rest)."""
+        import pyarrow.parquet as pq
+
+        with _reading(url):
+            parquet = pq.ParquetFile(source)
+        names = _data_columns(parquet.schema_arrow)
+        if columns is not None:
+            names = [c for c in columns if c in names]
+        lock = threading.Lock()
+        groups: list[int] = []
+        rows = 0
+        for group in range(parquet.metadata.num_row_groups):
+            groups.append(group)
+            rows += parquet.metadata.row_group(group).num_rows
+            if rows >= batch_rows:
+                yield cls(parquet, url, groups, names, lock)
+                groups, rows = [], 0
+        if groups or parquet.metadata.num_row_groups == 0:
+            yield cls(parquet, url, groups, names, lock)
+
+
+def _data_columns(schema: pa.Schema) -> list[str]:
+    """The columns of a Parquet file but the index pandas stored with a DataFrame."""
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
+    return [name for name in schema.names if name not in index]
+
+
+def _csv_batches(
+    source: Any, url: str, kind: str, columns: Sequence[str] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    from pyarrow import csv
+
+    with _reading(url):
+        reader = csv.open_csv(
+            source,
+            read_options=csv.ReadOptions(block_size=16 << 20),
+            parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ","),
+        )
+    while True:
+        with _reading(url):
+            batch = next(reader, None)
+        if batch is None:
+            return
+        if columns is not None:
+            batch = batch.select([c for c in columns if c in batch.schema.names])
+        for start in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(start, batch_rows)
+
+
+@contextlib.contextmanager
+def _opened(url: str) -> Iterator[Any]:
+    """A local path as is (Arrow reads it with its own file system), else an fsspec file."""
+    if "://" not in url:
+        yield url
+        return
     import fsspec
+
+    with _reading(url):
+        handle = fsspec.open(url, "rb", compression="infer").open()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@contextlib.contextmanager
+def _reading(url: str) -> Iterator[None]:
+    """Errors of reading ``url`` as one line (``InvalidArgument``)."""
     import pyarrow as pa
 
     try:
-        with fsspec.open(url, "rb") as handle:
-            if kind == "parquet":
-                import pyarrow.parquet as pq
-
-                parquet = pq.ParquetFile(handle)
-                names = parquet.schema_arrow.names
-                chosen = None if columns is None else [c for c in columns if c in names]
-                # one iter_batches per row group: a single one over the whole file keeps every
-                # row group it decoded allocated until the end (pyarrow 26), so memory would grow
-                for group in range(parquet.metadata.num_row_groups):
-                    for batch in parquet.iter_batches(
-                        batch_size=batch_rows, columns=chosen, row_groups=[group]
-                    ):
-                        yield batch.to_pandas()
-            else:
-                from pyarrow import csv
-
-                reader = csv.open_csv(
-                    handle,
-                    read_options=csv.ReadOptions(block_size=16 << 20),
-                    parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ","),
-                )
-                for batch in reader:
-                    yield batch.to_pandas()
+        yield
     except FileNotFoundError as exc:
         raise InvalidArgument(f"{url} does not exist") from exc
     except (OSError, pa.ArrowException, ValueError) as exc:

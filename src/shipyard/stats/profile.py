@@ -40,12 +40,16 @@ no such reference-only summaries. Profiles written by earlier versions (a 101-ed
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_BINS = 10
 DEFAULT_SKETCH_EDGES = 512
@@ -55,12 +59,21 @@ DISCRETE_MAX_LEVELS = 20
 """Numerical reference columns with at most this many distinct values are profiled per value."""
 INTEGER_MAX_LEVELS = 50
 """... and integer-valued ones with at most this many."""
+POINT_MASS_BINS = 2
+"""A reference value holding at least ``1 / (POINT_MASS_BINS * bins)`` of a numerical column's
+values gets a coarse bin of its own (``_quantile_edges``)."""
 SKETCH_TAIL = 16
 """The most extreme reference values at each end that are always sketch edges."""
 SKETCH_GRID = 128
 _TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Batch: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatch"
+"""Data to profile: a pandas DataFrame, or Arrow data: a table, a record batch, or any object with
+their ``schema``, ``column(name)`` and ``len()`` (a file read one column at a time on demand)."""
+ArrowColumn: TypeAlias = "pa.Array | pa.ChunkedArray"
+Column: TypeAlias = "pd.Series | pa.Array | pa.ChunkedArray"
 
 
 @dataclass(frozen=True)
@@ -75,15 +88,25 @@ class Moments:
 
     @classmethod
     def of(cls, finite: FloatArray) -> Moments:
+        """Moments of finite values in any order."""
+        if finite.size == 0:
+            return cls()
+        return replace(cls.of_sorted(finite), min=float(finite.min()), max=float(finite.max()))
+
+    @classmethod
+    def of_sorted(cls, finite: FloatArray) -> Moments:
+        """Moments of sorted finite values (the extremes are the ends)."""
         if finite.size == 0:
             return cls()
         mean = float(finite.mean())
+        deviations = finite - mean
+        np.square(deviations, out=deviations)
         return cls(
             count=int(finite.size),
             mean=mean,
-            m2=float(((finite - mean) ** 2).sum()),
-            min=float(finite.min()),
-            max=float(finite.max()),
+            m2=float(deviations.sum()),
+            min=float(finite[0]),
+            max=float(finite[-1]),
         )
 
     def merge(self, other: Moments) -> Moments:
@@ -135,15 +158,16 @@ class Histogram:
         bins = np.diff(below)
         if bins.size:
             bins[-1] = upto_last - below[-2]  # the last bin is closed on the right
-        counts = [int(below[0]), *(int(c) for c in bins), int(ordered.size - upto_last)]
+        counts = [int(below[0]), *bins.tolist(), int(ordered.size - upto_last)]
         return cls(edges=edges, counts=tuple(counts))
 
     def merge(self, other: Histogram) -> Histogram:
         if self.edges != other.edges:
             raise ValueError("cannot merge histograms with different edges")
-        return replace(
-            self, counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
-        )
+        if len(self.counts) != len(other.counts):
+            raise ValueError("cannot merge histograms with different numbers of bins")
+        added = np.add(self.counts, other.counts, dtype=np.int64)
+        return replace(self, counts=tuple(added.tolist()))
 
     @property
     def total(self) -> int:
@@ -151,12 +175,29 @@ class Histogram:
 
 
 def _quantile_edges(finite: FloatArray, n_bins: int) -> tuple[float, ...]:
-    if finite.size == 0:
+    """Edges of ``n_bins`` equal-mass bins of ``finite`` (sorted), a point mass in a bin of its own.
+
+    A value holding at least half a bin's share of the values (``POINT_MASS_BINS``; 40% zeros,
+    say) gets the bin ``[v, nextafter(v))`` and the other values share the other bins by their own
+    quantiles, about ``n_bins`` times their share of them. Plain quantiles would coincide on it and
+    merge the mass with its neighbours into one wide bin, so a change of the mass would be diluted.
+    """
+    n = finite.size
+    if n == 0:
         return (0.0, 0.0)
-    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
+    # a run of >= n / (2 n_bins) equal values spans at least two points of this rank grid
+    grid = np.unique(finite[np.round(np.linspace(0, n - 1, 4 * n_bins + 1)).astype(np.intp)])
+    runs = np.searchsorted(finite, grid, "right") - np.searchsorted(finite, grid, "left")
+    masses = grid[runs * POINT_MASS_BINS * n_bins >= n]
+    rest = finite[~np.isin(finite, masses)] if masses.size else finite
+    parts = [masses, np.nextafter(masses, np.inf)]
+    if rest.size:
+        rest_bins = max(1, round(n_bins * rest.size / n))
+        parts.append(np.quantile(rest, np.linspace(0.0, 1.0, rest_bins + 1)))
+    edges = np.unique(np.concatenate(parts))
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
-    return tuple(float(e) for e in edges)
+    return tuple(edges.tolist())
 
 
 @dataclass(frozen=True)
@@ -288,15 +329,21 @@ def _numeric(
     values: FloatArray, edges: tuple[float, ...], sketch_edges: tuple[float, ...]
 ) -> NumericProfile:
     missing = np.isnan(values)
-    present = values[~missing]
-    finite = present[np.isfinite(present)]
-    ordered = np.sort(present)  # one sort: both histograms are then edge lookups
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing:  # one sort: both histograms are then edge lookups
+        ordered = values[~missing]
+        ordered.sort()  # in place: the selection is a copy already
+    else:
+        ordered = np.sort(values)
+    # infinities sort to the ends, so the finite values are a slice of the sorted ones
+    low = int(np.searchsorted(ordered, -np.inf, side="right"))
+    finite = ordered[low : int(np.searchsorted(ordered, np.inf, side="left"))]
     return NumericProfile(
         kind="numeric",
         rows=int(values.size),
-        missing=int(missing.sum()),
-        infinite=int(present.size - finite.size),
-        moments=Moments.of(finite),
+        missing=n_missing,
+        infinite=int(ordered.size - finite.size),
+        moments=Moments.of_sorted(finite),
         histogram=Histogram.of_sorted(ordered, edges),
         sketch=Histogram.of_sorted(ordered, sketch_edges),
     )
@@ -387,21 +434,22 @@ def _reference_discrete(values: FloatArray, levels: FloatArray) -> CategoricalPr
 
 def _window_discrete(values: FloatArray, reference: CategoricalProfile) -> CategoricalProfile:
     present = values[~np.isnan(values)]
+    distinct, distinct_counts = np.unique(present, return_counts=True)  # one sort of the values
     levels = np.asarray(reference.levels, dtype=np.float64)
     order = np.argsort(levels)
     ordered = levels[order]
-    pos = np.clip(np.searchsorted(ordered, present), 0, ordered.size - 1)
-    known = ordered[pos] == present
+    pos = np.clip(np.searchsorted(ordered, distinct), 0, ordered.size - 1)
+    known = ordered[pos] == distinct
     counts = np.zeros(levels.size, dtype=np.int64)
-    np.add.at(counts, order[pos[known]], 1)
-    rest, rest_counts = np.unique(present[~known], return_counts=True)
+    counts[order[pos[known]]] = distinct_counts[known]
+    rest, rest_counts = distinct[~known], distinct_counts[~known]
     top = np.argsort(-rest_counts, kind="stable")[:DEFAULT_TOP_K]
     return CategoricalProfile(
         kind="categorical",
         rows=int(values.size),
         missing=int(values.size - present.size),
         categories=reference.categories,
-        counts=tuple(int(c) for c in counts),
+        counts=tuple(counts.tolist()),
         other=int(rest_counts.sum()),
         distinct=int((counts > 0).sum() + rest.size),
         unseen={level_label(float(rest[i])): int(rest_counts[i]) for i in top},
@@ -409,107 +457,213 @@ def _window_discrete(values: FloatArray, reference: CategoricalProfile) -> Categ
     )
 
 
-def _as_labels(series: pd.Series) -> pd.Series:
-    """Categorical values as strings; missing stays missing."""
-    mask = series.isna()
-    labels = series.astype(str)
-    return labels[~mask.to_numpy()]
+def _label_counts(column: Column) -> tuple[list[str], IntArray, int]:
+    """The distinct values of a categorical column as strings, most frequent first, their counts,
+    and how many values are missing. Arrow string columns are counted in Arrow (hashing: no Python
+    string but the distinct ones); any other column as pandas strings (``astype(str)``)."""
+    if not isinstance(column, pd.Series):
+        counted = _arrow_label_counts(column)
+        if counted is not None:
+            return counted
+        column = column.to_pandas()
+    mask = column.isna().to_numpy()
+    freq = column.astype(str)[~mask].value_counts(sort=True)
+    counts: IntArray = np.asarray(freq.to_numpy(), dtype=np.int64)
+    return [str(k) for k in freq.index], counts, int(mask.sum())
 
 
-def _reference_categorical(series: pd.Series, top_k: int) -> CategoricalProfile:
-    labels = _as_labels(series)
-    freq = labels.value_counts(sort=True)
-    top = freq.iloc[:top_k]
+def _reference_categorical(column: Column, top_k: int) -> CategoricalProfile:
+    labels, counts, missing = _label_counts(column)
     return CategoricalProfile(
         kind="categorical",
-        rows=len(series),
-        missing=len(series) - len(labels),
-        categories=tuple(str(k) for k in top.index),
-        counts=tuple(int(c) for c in top.to_numpy()),
-        other=int(freq.iloc[top_k:].sum()),
-        distinct=int(freq.size),
+        rows=len(column),
+        missing=missing,
+        categories=tuple(labels[:top_k]),
+        counts=tuple(counts[:top_k].tolist()),
+        other=int(counts[top_k:].sum()),
+        distinct=len(labels),
     )
 
 
-def _window_categorical(series: pd.Series, reference: CategoricalProfile) -> CategoricalProfile:
-    labels = _as_labels(series)
-    freq = labels.value_counts(sort=True)
-    known = freq.reindex(list(reference.categories), fill_value=0)
-    rest = freq.drop(index=list(reference.categories), errors="ignore")
+def _window_categorical(column: Column, reference: CategoricalProfile) -> CategoricalProfile:
+    labels, counts, missing = _label_counts(column)
+    position = {c: i for i, c in enumerate(reference.categories)}
+    known = [0] * len(position)
+    unseen: dict[str, int] = {}
+    other = 0
+    for label, count in zip(labels, counts.tolist(), strict=True):
+        i = position.get(label)
+        if i is not None:
+            known[i] = count
+        else:
+            other += count
+            if len(unseen) < DEFAULT_TOP_K:  # labels come most frequent first
+                unseen[label] = count
     return CategoricalProfile(
         kind="categorical",
-        rows=len(series),
-        missing=len(series) - len(labels),
+        rows=len(column),
+        missing=missing,
         categories=reference.categories,
-        counts=tuple(int(c) for c in known.to_numpy()),
-        other=int(rest.sum()),
-        distinct=int(freq.size),
-        unseen={str(k): int(v) for k, v in rest.iloc[:DEFAULT_TOP_K].items()},
+        counts=tuple(known),
+        other=other,
+        distinct=len(labels),
+        unseen=unseen,
     )
 
 
 def build_profile(
-    data: pd.DataFrame,
+    data: Batch,
     *,
     bins: int = DEFAULT_BINS,
     sketch_edges: int = DEFAULT_SKETCH_EDGES,
     top_k: int = DEFAULT_TOP_K,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    executor: Executor | None = None,
 ) -> DatasetProfile:
     """Profile a reference dataset, fixing bin edges at its quantiles and its top-K categories.
 
     Numerical columns with few distinct values are profiled per value; the others keep a sketch of
     at most ``sketch_edges`` edges, and all their finite values when there are at most
-    ``sample_size`` (see the module docstring).
+    ``sample_size`` (see the module docstring). ``data`` is a pandas DataFrame or Arrow data
+    (``Batch``); Arrow columns give the profile of their pandas conversion. Columns are profiled
+    one at a time, or by ``executor``'s threads (as in ``observe``).
     """
     if bins < 1:
         raise ValueError("bins must be >= 1")
     if sample_size < 0 or sketch_edges < 2:
         raise ValueError("sample_size must be >= 0 and sketch_edges >= 2")
-    columns: dict[str, ColumnProfile] = {}
-    for name in data.columns:
-        series = data[name]
-        if is_numeric_series(series):
-            values = _as_float(series)
-            is_time = pd.api.types.is_datetime64_any_dtype(series.dtype)
-            levels = None if is_time else _discrete_levels(values[np.isfinite(values)])
-            if levels is not None:
-                columns[str(name)] = _reference_discrete(values, levels)
-            else:
-                columns[str(name)] = _reference_numeric(values, bins, sketch_edges, sample_size)
-        else:
-            columns[str(name)] = _reference_categorical(series, top_k)
+
+    def profile(name: str) -> ColumnProfile:  # the column is passed, not kept
+        return _reference_column(_column(data, name), bins, sketch_edges, top_k, sample_size)
+
+    names = _names(data)
+    profiles = executor.map(profile, names) if executor else map(profile, names)
+    columns = {str(name): col for name, col in zip(names, profiles, strict=True)}
     return DatasetProfile(rows=len(data), columns=columns)
 
 
-def observe(data: pd.DataFrame, reference: DatasetProfile) -> DatasetProfile:
+def _reference_column(
+    column: Column, bins: int, sketch_edges: int, top_k: int, sample_size: int
+) -> ColumnProfile:
+    values: FloatArray | None = None
+    is_time = False
+    if not isinstance(column, pd.Series):
+        column = _arrow_as_pandas_sees_it(column)
+    if not isinstance(column, pd.Series):
+        values = _arrow_float(column)
+    elif is_numeric_series(column):
+        values = _as_float(column)
+        is_time = pd.api.types.is_datetime64_any_dtype(column.dtype)
+    if values is None:
+        return _reference_categorical(column, top_k)
+    levels = None if is_time else _discrete_levels(values[np.isfinite(values)])
+    if levels is not None:
+        return _reference_discrete(values, levels)
+    return _reference_numeric(values, bins, sketch_edges, sample_size)
+
+
+def observe(
+    data: Batch, reference: DatasetProfile, *, executor: Executor | None = None
+) -> DatasetProfile:
     """Profile a window of data on the reference's edges and categories (mergeable with others).
 
-    Columns of the reference absent from ``data`` are profiled as entirely missing.
+    ``data`` is a pandas DataFrame or Arrow data (``Batch``): Arrow numerical and string columns
+    are profiled on Arrow's buffers, without a pandas copy, and give the same profile as their
+    pandas conversion. Columns of the reference absent from ``data`` are profiled as entirely
+    missing. Columns are profiled one at a time, or by ``executor``'s threads when given (numpy
+    and Arrow release the GIL), each reading its column from ``data`` when it starts.
     """
-    columns: dict[str, ColumnProfile] = {}
     n = len(data)
-    for name, ref in reference.columns.items():
-        series = data[name] if name in data.columns else pd.Series([None] * n, dtype=object)
-        if isinstance(ref, NumericProfile):
-            columns[name] = _numeric(_window_float(series), ref.histogram.edges, ref.sketch.edges)
-        elif ref.levels:
-            columns[name] = _window_discrete(_window_float(series), ref)
-        else:
-            columns[name] = _window_categorical(series, ref)
-    return DatasetProfile(rows=n, columns=columns)
+    present = set(_names(data))
+
+    def profile(name: str) -> ColumnProfile:
+        ref = reference.columns[name]
+        if name not in present:
+            return _observe_column(pd.Series([None] * n, dtype=object), ref)
+        return _observe_column(_column(data, name), ref)  # passed, not kept
+
+    names = list(reference.columns)
+    profiles = executor.map(profile, names) if executor else map(profile, names)
+    return DatasetProfile(rows=n, columns=dict(zip(names, profiles, strict=True)))
 
 
-def _window_float(series: pd.Series) -> FloatArray:
+def _names(data: Batch) -> list[str]:
+    return list(data.columns) if isinstance(data, pd.DataFrame) else list(data.schema.names)
+
+
+def _column(data: Batch, name: str) -> Column:
+    return data[name] if isinstance(data, pd.DataFrame) else data.column(name)
+
+
+def _observe_column(column: Column, reference: ColumnProfile) -> ColumnProfile:
+    if isinstance(reference, NumericProfile):
+        edges = reference.histogram.edges
+        return _numeric(_window_float(column), edges, reference.sketch.edges)
+    if reference.levels:
+        return _window_discrete(_window_float(column), reference)
+    return _window_categorical(column, reference)
+
+
+def _window_float(column: Column) -> FloatArray:
+    if not isinstance(column, pd.Series):
+        values = _arrow_float(column)
+        if values is not None:
+            return values
+        column = column.to_pandas()
     try:
-        return _as_float(series)
+        return _as_float(column)
     except (TypeError, ValueError):
-        return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+        return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
-def window_profile_batches(
-    batches: Iterable[pd.DataFrame], reference: DatasetProfile
-) -> DatasetProfile:
+def _arrow_as_pandas_sees_it(column: ArrowColumn) -> Column:
+    """An Arrow column as is when the Arrow paths handle its type (integers, floats, strings),
+    else converted to pandas (dates, booleans, decimals...), whose reading of it is the rule."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return column
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    return column.to_pandas()
+
+
+def _arrow_float(column: ArrowColumn) -> FloatArray | None:
+    """An Arrow integer or floating column as float64 with NaN for nulls (None for other types):
+    what pandas' conversion gives, without it (a float64 column without nulls is not copied)."""
+    import pyarrow as pa
+
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return None
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks == 1:
+        column = column.chunk(0)  # an array converts without a copy, a chunked one never does
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _arrow_label_counts(column: ArrowColumn) -> tuple[list[str], IntArray, int] | None:
+    """``_label_counts`` of an Arrow string column (plain or dictionary-encoded); None for other
+    types, which go through pandas so that their labels are pandas' ``str`` of each value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    counted = pc.value_counts(column)
+    valid = counted.field("values").is_valid()
+    counts = np.asarray(counted.field("counts").filter(valid).to_numpy(), dtype=np.int64)
+    order = np.argsort(-counts, kind="stable")
+    labels = counted.field("values").filter(valid).take(order).to_pylist()
+    return labels, counts[order], int(column.null_count)
+
+
+def window_profile_batches(batches: Iterable[Batch], reference: DatasetProfile) -> DatasetProfile:
     """Observe a window given as batches (e.g. a larger-than-memory file read in chunks).
 
     Equal to ``observe`` of the concatenation except ``CategoricalProfile.distinct`` (the largest
@@ -522,13 +676,19 @@ def window_profile_batches(
     return merged if merged is not None else observe(pd.DataFrame(), reference)
 
 
-def numeric_values(data: pd.DataFrame, reference: DatasetProfile) -> dict[str, FloatArray]:
+def numeric_values(data: Batch, reference: DatasetProfile) -> dict[str, FloatArray]:
     """The finite values of each numerical column of ``reference`` in ``data``, on the profile's
     scale (datetimes as epoch seconds): what ``compare`` takes as ``window_values`` for exact tests.
     """
     out: dict[str, FloatArray] = {}
+    names = set(_names(data))
     for name, ref in reference.columns.items():
         if isinstance(ref, NumericProfile):
-            values = _window_float(data[name]) if name in data.columns else np.empty(0)
+            if name not in names:
+                values: FloatArray = np.empty(0)
+            else:
+                values = _window_float(
+                    data[name] if isinstance(data, pd.DataFrame) else data.column(name)
+                )
             out[name] = values[np.isfinite(values)]
     return out
