@@ -47,13 +47,15 @@ PROFILE_FILE = "profile.json"
 class ModelCard:
     markdown: str
     html: str
+    sections: tuple[CardSection, ...] = ()
+    """The content, for pages that draw the card themselves (the console)."""
 
 
 # -- the card's content, independent of its format ----------------------------------------------------
 
 
 @dataclass
-class _Section:
+class CardSection:
     title: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
@@ -96,7 +98,7 @@ def model_card(
     sections = [_details(mv, manifest)]
 
     intended = mv.tags.get("intended_use") or model.description
-    use = _Section("Intended Use")
+    use = CardSection("Intended Use")
     if intended:
         use.text.append(intended)
     else:
@@ -106,7 +108,7 @@ def model_card(
         )
     sections.append(use)
 
-    metrics = _Section("Metrics")
+    metrics = CardSection("Metrics")
     if mv.metrics:
         metrics.tables.append(
             ("", ["metric", "value"], [[k, _fmt(v)] for k, v in mv.metrics.items()])
@@ -127,7 +129,7 @@ def model_card(
     else:
         caveats.append("No evaluation against the champion was attached to this card.")
 
-    lineage = _Section("Lineage")
+    lineage = CardSection("Lineage")
     lin = manifest.lineage
     lineage.facts.append(("Parent version", lin.parent or "none recorded"))
     lineage.facts.extend((str(k), _fmt(v)) for k, v in lin.extra.items())
@@ -137,7 +139,7 @@ def model_card(
         sections.append(_approvals(governance, name, version, caveats))
     sections.append(_alias_history(registry, name, version))
 
-    final = _Section("Caveats and Recommendations")
+    final = CardSection("Caveats and Recommendations")
     for tag, label in (
         ("limitations", "Limitations"),
         ("ethical_considerations", "Ethical considerations"),
@@ -150,12 +152,16 @@ def model_card(
     sections.append(final)
 
     title = f"Model card: {mv.name}/{mv.version}"
-    return ModelCard(markdown=render_markdown(title, sections), html=render_html(title, sections))
+    return ModelCard(
+        markdown=render_markdown(title, sections),
+        html=render_html(title, sections),
+        sections=tuple(sections),
+    )
 
 
-def _details(mv: ModelVersion, manifest: Manifest) -> _Section:
+def _details(mv: ModelVersion, manifest: Manifest) -> CardSection:
     flavor = manifest.flavor
-    section = _Section("Model Details")
+    section = CardSection("Model Details")
     section.facts.extend(
         [
             ("Model", mv.name),
@@ -178,9 +184,9 @@ def _details(mv: ModelVersion, manifest: Manifest) -> _Section:
 
 def _training_data(
     registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     lin = manifest.lineage
-    section = _Section("Training Data")
+    section = CardSection("Training Data")
     section.facts.extend(
         [
             ("Dataset", lin.dataset_name or "-"),
@@ -227,9 +233,9 @@ def _training_data(
 
 def _importance(
     registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     """Global importance recorded at packaging: mean |attribution| per input column."""
-    section = _Section("Feature Importance")
+    section = CardSection("Feature Importance")
     raw = registry.package_file(mv, manifest.profile or PROFILE_FILE)
     found = (json.loads(raw) if raw is not None else {}).get("explain", {}).get("importance")
     if not found:
@@ -257,8 +263,8 @@ def _importance(
     return section
 
 
-def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Section]:
-    section = _Section("Evaluation")
+def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[CardSection]:
+    section = CardSection("Evaluation")
     section.facts.extend(
         (str(k), _fmt(v))
         for k, v in evaluation.items()
@@ -278,7 +284,7 @@ def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Sect
         section.tables.append(("", ["metric", "this version", "champion", "delta"], rows))
     else:
         section.text.append("No evaluation metrics were provided.")
-    analyses = _Section("Quantitative Analyses")
+    analyses = CardSection("Quantitative Analyses")
     slices: Mapping[str, Any] = evaluation.get("slices") or {}
     names = sorted({str(m) for v in slices.values() if isinstance(v, Mapping) for m in v})
     if slices and names:
@@ -300,10 +306,10 @@ def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Sect
 
 def _approvals(
     governance: GovernanceService, name: str, version: int, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     status = governance.status(name, version)
     protected = governance.list_protected(name)
-    section = _Section("Approvals")
+    section = CardSection("Approvals")
     section.facts.extend(
         [
             ("Status", status.status),
@@ -339,7 +345,7 @@ def _alias_names(registry: RegistryService, name: str) -> set[str]:
     return names
 
 
-def _alias_history(registry: RegistryService, name: str, version: int) -> _Section:
+def _alias_history(registry: RegistryService, name: str, version: int) -> CardSection:
     events: list[AliasEvent] = []
     for alias in _alias_names(registry, name):
         try:
@@ -348,7 +354,7 @@ def _alias_history(registry: RegistryService, name: str, version: int) -> _Secti
             continue
         events.extend(e for e in history if version in (e.from_version, e.to_version))
     events.sort(key=lambda e: (e.at, e.id))
-    section = _Section("Alias History")
+    section = CardSection("Alias History")
     if not events:
         section.text.append("This version has never been the target of an alias.")
         return section
@@ -410,7 +416,7 @@ def _md_cell(text: str) -> str:
     return _md(text).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
 
 
-def render_markdown(title: str, sections: Sequence[_Section]) -> str:
+def render_markdown(title: str, sections: Sequence[CardSection]) -> str:
     out = [f"# {_md(title)}", ""]
     for s in sections:
         out += [f"## {_md(s.title)}", ""]
@@ -450,7 +456,7 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def render_html(title: str, sections: Sequence[_Section]) -> str:
+def render_html(title: str, sections: Sequence[CardSection]) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
