@@ -8,11 +8,13 @@ from starlette.requests import Request
 
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument
-from shipyard.interfaces.http.auth import START_CHAIN_TAIL
+
 
 STATUSES = ("open", "resolved")
 SEVERITIES = ("warning", "critical")
 MAX_ROWS = 500
+CHAIN_TAIL = 200
+"""Links the page checks (the newest); `?verify=all` checks every link, as `shipyard audit verify`."""
 
 
 def _limit(raw: str | None) -> int:
@@ -57,8 +59,8 @@ def audit(request: Request, s: Services) -> dict[str, Any]:
         events = [e for e in events if e.actor == actor]
     return {
         "events": events,
-        "chain": s.registry.verify_audit(tail=None if full else START_CHAIN_TAIL),
+        "chain": s.registry.verify_audit(tail=None if full else CHAIN_TAIL),
         "full": full,
-        "tail": START_CHAIN_TAIL,
+        "tail": CHAIN_TAIL,
         "filters": {k: q.get(k, "") for k in ("action", "target", "actor")},
     }

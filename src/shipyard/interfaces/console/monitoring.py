@@ -19,7 +19,7 @@ from shipyard.registry.entities import MetricPoint
 
 WINDOWS = 24
 """Monitor windows shown in the heatmap."""
-SERIES_POINTS = 200
+SERIES_POINTS = 168
 MAX_FEATURES = 40
 PROFILE_FILE = "profile.json"
 
@@ -37,33 +37,16 @@ def chart(title: str, series: dict[str, Sequence[MetricPoint]], unit: str = "") 
     return {"title": title, "unit": unit, "x": xs, "series": out, "empty": not xs}
 
 
-def features(s: Services, endpoint: str) -> list[str]:
-    """Input columns with a drift series, from the newest run's points."""
-    latest = s.monitor_store.points(endpoint, metric="rows", limit=1)
-    if not latest:
-        return []
-    points = s.monitor_store.points(
-        endpoint, metric="feature.", since=latest[-1].window_end, limit=5000
-    )
-    names = sorted(
-        {p.metric[len("feature.") : -len(".drift")] for p in points if p.metric.endswith(".drift")}
-    )
-    return names[:MAX_FEATURES]
-
-
-def heatmap(s: Services, endpoint: str, columns: list[str]) -> dict[str, Any]:
-    """Windows × features: each cell the feature's PSI (or its drift flag) in that window."""
-    store = s.monitor_store
+def heatmap(
+    series: dict[tuple[str, str], list[MetricPoint]], endpoint: str, columns: list[str]
+) -> dict[str, Any]:
+    """Windows x features: each cell the feature's PSI in that window, and its drift flag."""
     windows: set[float] = set()
     cells: dict[str, dict[float, tuple[float | None, bool]]] = {}
     for col in columns:
-        flags = store.points(endpoint, metric=f"feature.{col}.drift", limit=WINDOWS)
-        psi = {
-            p.window_end: p.value
-            for p in store.points(endpoint, metric=f"feature.{col}.psi", limit=WINDOWS)
-        }
+        psi = {p.window_end: p.value for p in series.get((endpoint, f"feature.{col}.psi"), [])}
         row = {}
-        for p in flags:
+        for p in series.get((endpoint, f"feature.{col}.drift"), []):
             row[p.window_end.timestamp()] = (psi.get(p.window_end), p.value >= 1)
             windows.add(p.window_end.timestamp())
         cells[col] = row
@@ -120,69 +103,64 @@ def _bars(col: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+CHARTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("Label coverage", ("labels.coverage",), ""),
+    ("Latency percentiles", ("latency.p50_ms", "latency.p95_ms", "latency.p99_ms"), "ms"),
+    ("Errors", ("errors.rate",), ""),
+    ("Requests per window", ("requests",), ""),
+)
+
+
 def monitoring(request: Request, s: Services) -> dict[str, Any]:
     endpoint = request.path_params["name"]
     store = s.monitor_store
-    columns = features(s, endpoint)
-    chosen = request.query_params.get("feature") or (columns[0] if columns else "")
     latest = store.points(endpoint, metric="rows", limit=1)
+    last_run = (
+        store.points(endpoint, since=latest[-1].window_end, limit=5000) if latest else []
+    )
+    names = sorted({p.metric for p in last_run})
+    columns = sorted(
+        n[len("feature.") : -len(".drift")]
+        for n in names
+        if n.startswith("feature.") and n.endswith(".drift")
+    )[:MAX_FEATURES]
+    chosen = request.query_params.get("feature") or (columns[0] if columns else "")
+    quality = [n for n in names if n.startswith(("performance.", "estimated."))]
+    drift = [f"feature.{chosen}.psi", "drift.share"] if chosen else ["drift.share"]
+    wanted = [*quality, *drift, *(m for _, metrics, _ in CHARTS for m in metrics)]
+    lines = store.series([endpoint], wanted, last=SERIES_POINTS)
+    cells = store.series(
+        [endpoint],
+        [f"feature.{c}.{k}" for c in columns for k in ("drift", "psi")],
+        last=WINDOWS,
+    )
+
+    def of(metrics: Sequence[str]) -> dict[str, Sequence[MetricPoint]]:
+        return {m: lines.get((endpoint, m), []) for m in metrics}
+
+    charts = [
+        chart("Performance (realised and estimated)", of(quality)),
+        *(chart(title, of(metrics), unit) for title, metrics, unit in CHARTS),
+        chart(f"Drift of {chosen}" if chosen else "Drift", of(drift)),
+    ]
     version_ref = None
     if latest and latest[-1].version is not None:
-        served = store.points(endpoint, metric="rows", limit=1)[-1]
         model = endpoint
         deployment = s.deployments.store.find(endpoint)
         if deployment is not None:
             model = max(deployment.spec.routes, key=lambda r: r.weight).ref.name
-        version_ref = f"{model}/{served.version}"
-
-    def series(metric: str) -> list[MetricPoint]:
-        return store.points(endpoint, metric=metric, limit=SERIES_POINTS)
-
-    performance = {p: series(p) for p in _names(s, endpoint, "performance.", latest)}
-    estimated = {p: series(p) for p in _names(s, endpoint, "estimated.", latest)}
-    charts = [
-        chart("Performance (realised and estimated)", {**performance, **estimated}),
-        chart("Label coverage", {"labels.coverage": series("labels.coverage")}),
-        chart(
-            "Latency percentiles",
-            {m: series(m) for m in ("latency.p50_ms", "latency.p95_ms", "latency.p99_ms")},
-            "ms",
-        ),
-        chart("Errors and traffic", {"errors.rate": series("errors.rate")}),
-        chart("Requests per window", {"requests": series("requests")}),
-        chart(
-            f"Drift of {chosen}" if chosen else "Drift",
-            {
-                f"feature.{chosen}.psi": series(f"feature.{chosen}.psi"),
-                "drift.share": series("drift.share"),
-            },
-        ),
-    ]
-    feature_now = (
-        {
-            p.metric[len(f"feature.{chosen}.") :]: p.value
-            for p in store.points(
-                endpoint, metric=f"feature.{chosen}.", since=latest[-1].window_end, limit=100
-            )
-        }
-        if latest and chosen
-        else {}
-    )
+        version_ref = f"{model}/{latest[-1].version}"
+    prefix = f"feature.{chosen}."
     return {
         "endpoint": endpoint,
-        "heatmap": heatmap(s, endpoint, columns),
+        "heatmap": heatmap(cells, endpoint, columns),
         "features": columns,
         "feature": chosen,
         "reference": reference(s, version_ref, chosen) if chosen else None,
-        "feature_now": feature_now,
+        "feature_now": {
+            p.metric[len(prefix) :]: p.value for p in last_run if p.metric.startswith(prefix)
+        },
         "version_ref": version_ref,
         "charts": charts,
         "latest": latest[-1] if latest else None,
     }
-
-
-def _names(s: Services, endpoint: str, prefix: str, latest: Sequence[MetricPoint]) -> list[str]:
-    if not latest:
-        return []
-    points = s.monitor_store.points(endpoint, metric=prefix, since=latest[-1].window_end, limit=200)
-    return sorted({p.metric for p in points})

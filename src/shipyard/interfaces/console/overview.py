@@ -14,11 +14,13 @@ from starlette.requests import Request
 
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument, NotFound
-from shipyard.registry.deployments import RolloutRecord
+from shipyard.registry.deployments import Deployment, DeploymentSpec, RolloutRecord
+from shipyard.registry.refs import parse_ref
 from shipyard.registry.entities import Alert, MetricPoint
 
-SPARK_POINTS = 30
+SPARK_POINTS = 24
 SPARK_METRICS = (("requests", "traffic"), ("latency.p95_ms", "p95 ms"), ("errors.rate", "errors"))
+DRIFT_METRICS = ("drift.dataset", "drift.share")
 
 
 @dataclass(frozen=True)
@@ -56,40 +58,40 @@ def sparkline(points: Sequence[MetricPoint], label: str) -> Spark:
     return Spark(label, coords, values[-1])
 
 
-def endpoint_names(s: Services) -> list[str]:
-    """Stored deployments, and endpoints with an open alert or an active rollout."""
-    names = {d.name for d in s.deployments.all()}
-    names |= {a.endpoint for a in s.monitor_store.alerts(status="open", limit=1000)}
-    names |= {r.deployment for r in s.rollouts.store.rollouts(active=True, limit=1000)}
-    return sorted(names)
+def served_ref(s: Services, target: str) -> str:
+    """The exact version a route's target names now (``churn@champion`` -> ``churn/4``), with one
+    cheap lookup for an alias and none for a pinned version."""
+    try:
+        ref = parse_ref(target)
+        if ref.version is not None:
+            return str(ref)
+        if ref.alias is None or ref.alias == "latest":
+            return s.registry.resolve(ref).ref
+        return f"{ref.name}/{s.registry.get_alias(ref.name, ref.alias).version}"
+    except (NotFound, InvalidArgument):
+        return "not found"
 
 
 def endpoint_row(
-    s: Services, name: str, alerts: Sequence[Alert], rollouts: Sequence[RolloutRecord]
+    s: Services,
+    name: str,
+    deployment: Deployment | None,
+    alerts: Sequence[Alert],
+    rollouts: Sequence[RolloutRecord],
+    series: dict[tuple[str, str], list[MetricPoint]],
 ) -> EndpointRow:
     row = EndpointRow(name)
-    try:
-        deployment = s.deployments.resolve(name, f"{name}@champion")
-    except (NotFound, InvalidArgument):
-        deployment = None
-    if deployment is not None:
-        for route in deployment.spec.routes:
-            try:
-                resolved = s.registry.resolve(route.target).ref
-            except (NotFound, InvalidArgument):
-                resolved = "not found"
-            row.routes.append((route.target, resolved, route.weight))
-        row.shadows = [sh.target for sh in deployment.spec.shadows]
-    store = s.monitor_store
+    spec = deployment.spec if deployment is not None else DeploymentSpec.single(f"{name}@champion")
+    row.routes = [(r.target, served_ref(s, r.target), r.weight) for r in spec.routes]
+    row.shadows = [sh.target for sh in spec.shadows]
     row.sparks = [
-        sparkline(store.points(name, metric=metric, limit=SPARK_POINTS), label)
-        for metric, label in SPARK_METRICS
+        sparkline(series.get((name, metric), []), label) for metric, label in SPARK_METRICS
     ]
     row.alerts = [a for a in alerts if a.endpoint == name]
     row.rollout = next((r for r in rollouts if r.deployment == name), None)
-    latest = store.points(name, metric="drift.dataset", limit=1)
-    row.drift = latest[-1].value if latest else None
-    share = store.points(name, metric="drift.share", limit=1)
+    drift = series.get((name, "drift.dataset"))
+    row.drift = drift[-1].value if drift else None
+    share = series.get((name, "drift.share"))
     row.drift_share = share[-1].value if share else None
     severities = {a.severity for a in row.alerts}
     errors = row.sparks[2].last
@@ -97,13 +99,21 @@ def endpoint_row(
         row.health = "critical"
     elif severities or (errors is not None and errors > 0.01):
         row.health = "degraded"
-    elif row.sparks[0].last is not None or row.routes:
+    elif row.sparks[0].last is not None:
         row.health = "ok"
     return row
 
 
 def overview(request: Request, s: Services) -> dict[str, Any]:
+    """Stored deployments, and endpoints with an open alert or an active rollout."""
     alerts = s.monitor_store.alerts(status="open", limit=1000)
     rollouts = s.rollouts.store.rollouts(active=True, limit=1000)
-    rows = [endpoint_row(s, name, alerts, rollouts) for name in endpoint_names(s)]
-    return {"endpoints": rows, "models": len(s.registry.list_models())}
+    stored = {d.name: d for d in s.deployments.all()}
+    names = sorted(set(stored) | {a.endpoint for a in alerts} | {r.deployment for r in rollouts})
+    series = s.monitor_store.series(names, [m for m, _ in SPARK_METRICS], last=SPARK_POINTS)
+    series.update(s.monitor_store.series(names, DRIFT_METRICS, last=1))
+    return {
+        "endpoints": [
+            endpoint_row(s, n, stored.get(n), alerts, rollouts, series) for n in names
+        ]
+    }

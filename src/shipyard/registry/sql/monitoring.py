@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy import Row, and_, func, insert, select, union_all, update
 
 from shipyard.registry.entities import Alert, MetricPoint
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime, to_us
@@ -98,6 +98,48 @@ class SqlMonitorStore:
             )
             for r in reversed(rows)
         ]
+
+    def series(
+        self,
+        endpoints: Sequence[str],
+        metrics: Sequence[str],
+        *,
+        last: int = 30,
+    ) -> dict[tuple[str, str], list[MetricPoint]]:
+        """The newest ``last`` points of each (endpoint, metric) pair, oldest first, in one query:
+        what a page draws for many series at once."""
+        if not endpoints or not metrics:
+            return {}
+        # one indexed range read per series (newest first, LIMIT), glued into one statement: a
+        # window function over every matching point would sort them all
+        parts = [
+            select(
+                select(metric_points)
+                .where(metric_points.c.endpoint == endpoint, metric_points.c.metric == metric)
+                .order_by(metric_points.c.window_end.desc(), metric_points.c.id.desc())
+                .limit(last)
+                .subquery()
+            )
+            for endpoint in dict.fromkeys(endpoints)
+            for metric in dict.fromkeys(metrics)
+        ]
+        query = union_all(*parts) if len(parts) > 1 else parts[0]
+        out: dict[tuple[str, str], list[MetricPoint]] = {}
+        with self.registry.read() as conn:
+            for r in sorted(conn.execute(query).all(), key=lambda r: (r.window_end, r.id)):
+                out.setdefault((r.endpoint, r.metric), []).append(
+                    MetricPoint(
+                        endpoint=r.endpoint,
+                        metric=r.metric,
+                        value=r.value,
+                        window_start=to_datetime(r.window_start),
+                        window_end=to_datetime(r.window_end),
+                        version=r.version,
+                        monitor=r.monitor,
+                        id=r.id,
+                    )
+                )
+        return out
 
     def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
         """Per endpoint and monitor, every point of its latest run: the points that share the
