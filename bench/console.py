@@ -2,11 +2,11 @@
 
 The fixture (built once under ``--home``, reused when it exists):
 
-- 200 models × 50 versions. One real package is registered with the SDK; the other 9,999 version
+- 200 models x 50 versions. One real package is registered with the SDK; the other 9,999 version
   rows are bulk-inserted pointing at its manifest and blobs (what a page reads is the rows), with
   three aliases per model and ten moves of ``champion`` each;
 - 20 endpoints (stored deployments on ``model-NNN@champion``), each with a week of hourly monitor
-  windows (168 × 46 metric points: 155k points in all), alerts, 60 audit events of a closed loop,
+  windows (168 x 46 metric points: 155k points in all), alerts, 60 audit events of a closed loop,
   and on five of them a canary rollout with 100 recorded gate evaluations;
 - 1,000,000 logged predictions (50,000 rows per endpoint, in 5,000-row requests) in the prediction
   log, which no page may read.
@@ -30,7 +30,6 @@ import re
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -42,7 +41,7 @@ from shipyard.interfaces.http.app import create_app
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.registry.deployments import DeploymentSpec
 from shipyard.registry.entities import MetricPoint
-from shipyard.registry.sql.tables import aliases, alias_events, model_versions, registered_models
+from shipyard.registry.sql.tables import alias_events, aliases, model_versions, registered_models
 from shipyard.telemetry.records import PredictionEvent
 from shipyard.testing import ThresholdModel
 
@@ -77,8 +76,13 @@ def build_fixture(home: Path) -> str:
         conn.execute(
             registered_models.insert(),
             [
-                {"name": f"model-{m:03d}", "description": f"bench model {m}", "next_version": VERSIONS + 1,
-                 "created_at": at, "updated_at": at}
+                {
+                    "name": f"model-{m:03d}",
+                    "description": f"bench model {m}",
+                    "next_version": VERSIONS + 1,
+                    "created_at": at,
+                    "updated_at": at,
+                }
                 for m in range(1, MODELS)
             ],
         )
@@ -88,11 +92,19 @@ def build_fixture(home: Path) -> str:
             .values(next_version=VERSIONS + 1)
         )
         rows = [
-            {"name": f"model-{m:03d}", "version": v, "digest": template.digest,
-             "manifest_blob": template.manifest_blob, "flavor": template.flavor,
-             "description": f"version {v}", "metrics": {"accuracy": 0.7 + v / 500, "auc": 0.8},
-             "params": {"threshold": v / 100}, "size_bytes": template.size_bytes,
-             "created_at": at + v * 3_600_000_000, "created_by": "bench"}
+            {
+                "name": f"model-{m:03d}",
+                "version": v,
+                "digest": template.digest,
+                "manifest_blob": template.manifest_blob,
+                "flavor": template.flavor,
+                "description": f"version {v}",
+                "metrics": {"accuracy": 0.7 + v / 500, "auc": 0.8},
+                "params": {"threshold": v / 100},
+                "size_bytes": template.size_bytes,
+                "created_at": at + v * 3_600_000_000,
+                "created_by": "bench",
+            }
             for m in range(MODELS)
             for v in range(1, VERSIONS + 1)
             if (m, v) != (0, 1)
@@ -101,22 +113,46 @@ def build_fixture(home: Path) -> str:
         conn.execute(
             aliases.insert(),
             [
-                {"name": f"model-{m:03d}", "alias": a, "version": v, "updated_at": at, "updated_by": "bench"}
+                {
+                    "name": f"model-{m:03d}",
+                    "alias": a,
+                    "version": v,
+                    "updated_at": at,
+                    "updated_by": "bench",
+                }
                 for m in range(MODELS)
-                for a, v in (("champion", VERSIONS), ("challenger", VERSIONS - 1), ("staging", VERSIONS - 2))
+                for a, v in (
+                    ("champion", VERSIONS),
+                    ("challenger", VERSIONS - 1),
+                    ("staging", VERSIONS - 2),
+                )
             ],
         )
         conn.execute(
             alias_events.insert(),
             [
-                {"name": f"model-{m:03d}", "alias": "champion", "from_version": k * 5 or None,
-                 "to_version": (k + 1) * 5, "actor": "bench", "at": at + k * 1000, "reason": "bench"}
+                {
+                    "name": f"model-{m:03d}",
+                    "alias": "champion",
+                    "from_version": k * 5 or None,
+                    "to_version": (k + 1) * 5,
+                    "actor": "bench",
+                    "at": at + k * 1000,
+                    "reason": "bench",
+                }
                 for m in range(MODELS)
                 for k in range(10)
             ]
             + [
-                {"name": f"model-{m:03d}", "alias": a, "from_version": None, "to_version": v,
-                 "actor": "bench", "at": at, "reason": "bench"}
+                {
+                    "name": f"model-{m:03d}",
+                    "alias": a,
+                    "from_version": None,
+                    "to_version": v,
+                    "actor": "bench",
+                    "at": at,
+                    "reason": "bench",
+                }
                 for m in range(MODELS)
                 for a, v in (("challenger", VERSIONS - 1), ("staging", VERSIONS - 2))
             ],
@@ -141,11 +177,21 @@ def _endpoint(services: Services, e: int, now: dt.datetime) -> None:
         start = end - dt.timedelta(hours=1)
         drifted = w > WINDOWS - 6
         values = {
-            "rows": 300.0, "requests": 300.0 + w % 7, "latency.p50_ms": 4.0, "latency.p95_ms": 9.0,
-            "latency.p99_ms": 14.0, "errors.rate": 0.001, "throughput.rps": 0.08,
-            "drift.dataset": float(drifted), "drift.share": 0.3 if drifted else 0.0,
-            "labels.coverage": 0.5, "performance.accuracy": 0.85, "estimated.accuracy": 0.84,
-            "estimated.roc_auc": 0.9, "prediction_drift.dataset": 0.0, "labels.invalid": 0.0,
+            "rows": 300.0,
+            "requests": 300.0 + w % 7,
+            "latency.p50_ms": 4.0,
+            "latency.p95_ms": 9.0,
+            "latency.p99_ms": 14.0,
+            "errors.rate": 0.001,
+            "throughput.rps": 0.08,
+            "drift.dataset": float(drifted),
+            "drift.share": 0.3 if drifted else 0.0,
+            "labels.coverage": 0.5,
+            "performance.accuracy": 0.85,
+            "estimated.accuracy": 0.84,
+            "estimated.roc_auc": 0.9,
+            "prediction_drift.dataset": 0.0,
+            "labels.invalid": 0.0,
             "data.unexpected_columns": 0.0,
         }
         for f in FEATURES:
@@ -155,20 +201,50 @@ def _endpoint(services: Services, e: int, now: dt.datetime) -> None:
         points += [MetricPoint(name, m, v, start, end, version=VERSIONS) for m, v in values.items()]
     services.monitor_store.add_points(points)
     services.monitor_store.raise_alert(
-        endpoint=name, monitor="default", rule="drift.dataset:above", severity="warning",
-        message="dataset drift", value=1.0, threshold=1.0,
+        endpoint=name,
+        monitor="default",
+        rule="drift.dataset:above",
+        severity="warning",
+        message="dataset drift",
+        value=1.0,
+        threshold=1.0,
     )
     for k in range(20):
-        services.registry.record("policy.fire", name, {"policy": "p", "why": {"trigger": "drift"}}, actor="controller")
-        services.registry.record("retrain.done", name, {"version": f"{model}/{k + 1}", "log_tail": "x" * 500}, actor="controller")
-        services.registry.record("evaluation", f"{model}/{k + 1}", {"verdict": "challenger", "metric": "accuracy"}, actor="controller")
+        services.registry.record(
+            "policy.fire", name, {"policy": "p", "why": {"trigger": "drift"}}, actor="controller"
+        )
+        services.registry.record(
+            "retrain.done",
+            name,
+            {"version": f"{model}/{k + 1}", "log_tail": "x" * 500},
+            actor="controller",
+        )
+        services.registry.record(
+            "evaluation",
+            f"{model}/{k + 1}",
+            {"verdict": "challenger", "metric": "accuracy"},
+            actor="controller",
+        )
     if e < ROLLOUTS:
-        record = services.rollouts.start(name, to_version=VERSIONS - 1, interval=3600.0, actor="bench")
+        record = services.rollouts.start(
+            name, to_version=VERSIONS - 1, interval=3600.0, actor="bench"
+        )
         gates = [{"name": "success_rate", "value": 1.0, "limit": 0.99, "passed": True}] * 6
         for _ in range(EVALUATIONS):
             record = services.rollouts.store.update_rollout(
-                record.id, "running", dict(record.state), actor="controller", kind="hold",
-                details={"analysis": {"verdict": "inconclusive", "reason": "few requests", "gates": gates}, "weight": 10.0},
+                record.id,
+                "running",
+                dict(record.state),
+                actor="controller",
+                kind="hold",
+                details={
+                    "analysis": {
+                        "verdict": "inconclusive",
+                        "reason": "few requests",
+                        "gates": gates,
+                    },
+                    "weight": 10.0,
+                },
             )
 
 
@@ -181,9 +257,16 @@ def _predictions(services: Services, version: int, now: dt.datetime) -> None:
         for r in range(per_endpoint // REQUEST_ROWS):
             writer.submit(
                 PredictionEvent(
-                    request_id=f"ep{e}-{r}", ts=(now - dt.timedelta(minutes=r)).timestamp(),
-                    endpoint=f"ep-{e:02d}", model=f"model-{e:03d}", version=version, route="primary",
-                    status="ok", latency_ms=4.0, inputs=frame, predictions=preds,
+                    request_id=f"ep{e}-{r}",
+                    ts=(now - dt.timedelta(minutes=r)).timestamp(),
+                    endpoint=f"ep-{e:02d}",
+                    model=f"model-{e:03d}",
+                    version=version,
+                    route="primary",
+                    status="ok",
+                    latency_ms=4.0,
+                    inputs=frame,
+                    predictions=preds,
                 )
             )
         writer.flush()
@@ -212,9 +295,10 @@ async def measure(home: Path, secret: str, repeats: int) -> dict[str, list[float
     services = build(Settings(home=home), actor="bench")
     app = create_app(services, ServeConfig(endpoints=[], controller=False, log_predictions=False))
     timings: dict[str, list[float]] = {}
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=BASE
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client,
+    ):
         form = await client.get("/ui/sign-in")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert csrf is not None

@@ -26,7 +26,9 @@ def chromium() -> tuple[ModuleType, Path]:
         from playwright import sync_api
     except ImportError:
         sync_api = None  # type: ignore[assignment]
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    found = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
     if found is None or sync_api is None:
         missing = "chromium (Debian's package)" if found is None else "the playwright package"
         if os.environ.get("CI") == "true":

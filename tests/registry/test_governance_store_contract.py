@@ -68,7 +68,9 @@ def test_the_queue_holds_undecided_versions_newer_than_the_protected_aliases(
     for _ in range(3):
         store.create_version(
             "m",
-            NewVersion(digest="sha256:" + "b" * 64, manifest_blob="x", flavor="python", size_bytes=1),
+            NewVersion(
+                digest="sha256:" + "b" * 64, manifest_blob="x", flavor="python", size_bytes=1
+            ),
             actor="author",
         )
     assert governance.queue() == []  # nothing protected: nothing waits
@@ -82,5 +84,8 @@ def test_the_queue_holds_undecided_versions_newer_than_the_protected_aliases(
     store.set_alias("m", "champion", 1, actor="admin", reason="")
     governance.decide("m", 3, "rejected", actor="bob", comment="", judge=lambda c, a: "rejected")
     queued = governance.queue()
-    assert [(q.name, q.version, q.status) for q in queued] == [("m", 4, "pending"), ("m", 2, "pending")]
+    assert [(q.name, q.version, q.status) for q in queued] == [
+        ("m", 4, "pending"),
+        ("m", 2, "pending"),
+    ]
     assert [q.version for q in governance.queue(limit=1)] == [4]

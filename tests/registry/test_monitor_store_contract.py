@@ -117,4 +117,6 @@ def test_series_reads_the_newest_points_of_many_series_at_once(monitors: Monitor
     assert [p.value for p in found[("web", "requests")]] == [6.0, 7.0, 8.0, 9.0]  # oldest first
     assert [p.value for p in found[("api", "errors.rate")]] == [0.0, 0.01, 0.02]
     assert monitors.series([], ["requests"]) == {} and monitors.series(["web"], []) == {}
-    assert [p.value for p in monitors.series(["web"], ["requests"], last=1)[("web", "requests")]] == [9.0]
+    assert [
+        p.value for p in monitors.series(["web"], ["requests"], last=1)[("web", "requests")]
+    ] == [9.0]

@@ -73,9 +73,7 @@ class Client:
         return found.group(1)
 
     def sign_in(self, token: str) -> httpx.Response:
-        return self.post(
-            "/ui/sign-in", data={"csrf": self.csrf(), "token": token, "next": "/ui"}
-        )
+        return self.post("/ui/sign-in", data={"csrf": self.csrf(), "token": token, "next": "/ui"})
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,10 @@ def build_registry(home: Path) -> ConsoleRegistry:
     services.rollouts.start(
         ENDPOINT, to_version=3, steps=(50.0, 100.0), interval=3600.0, actor="alice"
     )
-    tokens = {r.value: services.tokens.create(f"{r.value}-1", [r.value], actor="root").secret for r in Role}
+    tokens = {
+        r.value: services.tokens.create(f"{r.value}-1", [r.value], actor="root").secret
+        for r in Role
+    }
     tokens["root"] = services.tokens.create("root", ["admin"], actor="root").secret
     return ConsoleRegistry(services, home, tokens)
 
@@ -106,9 +109,7 @@ def _history(services: Services) -> None:
             values[f"feature.{f}.drift"] = 1.0 if shifted else 0.0
             values[f"feature.{f}.psi"] = 0.35 if shifted else 0.02 + 0.01 * (w % 3)
             values[f"feature.{f}.missing_share"] = 0.0
-        points += [
-            MetricPoint(ENDPOINT, m, v, start, end, version=1) for m, v in values.items()
-        ]
+        points += [MetricPoint(ENDPOINT, m, v, start, end, version=1) for m, v in values.items()]
     services.monitor_store.add_points(points)
     services.monitor_store.raise_alert(
         endpoint=ENDPOINT,
@@ -122,25 +123,49 @@ def _history(services: Services) -> None:
     reg.record(
         "policy.fire",
         ENDPOINT,
-        {"policy": "retrain-on-drift", "why": {"trigger": "drift", "windows": 4},
-         "actions": ["alert", "retrain", "evaluate", "rollout"]},
+        {
+            "policy": "retrain-on-drift",
+            "why": {"trigger": "drift", "windows": 4},
+            "actions": ["alert", "retrain", "evaluate", "rollout"],
+        },
         actor="controller",
     )
     reg.record(
         "retrain.done",
         ENDPOINT,
-        {"version": f"{ENDPOINT}/2", "parent": f"{ENDPOINT}/1", "training_rows": 900,
-         "window": ["2026-01-01T00:00:00", "2026-01-01T04:00:00"],
-         "log_tail": "epoch 1 loss 0.41\nepoch 2 loss 0.33\nsaved package"},
+        {
+            "version": f"{ENDPOINT}/2",
+            "parent": f"{ENDPOINT}/1",
+            "training_rows": 900,
+            "window": ["2026-01-01T00:00:00", "2026-01-01T04:00:00"],
+            "log_tail": "epoch 1 loss 0.41\nepoch 2 loss 0.33\nsaved package",
+        },
         actor="controller",
     )
     reg.record(
         "evaluation",
         f"{ENDPOINT}/2",
-        {"verdict": "challenger", "metric": "accuracy", "rows": 400, "improvement": 0.12,
-         "improvement_low": 0.08, "improvement_high": 0.16, "reasons": [],
-         "champion": {"ref": f"{ENDPOINT}/1", "metrics": {"accuracy": 0.74}, "low": 0.7, "high": 0.78},
-         "challenger": {"ref": f"{ENDPOINT}/2", "metrics": {"accuracy": 0.86}, "low": 0.83, "high": 0.89}},
+        {
+            "verdict": "challenger",
+            "metric": "accuracy",
+            "rows": 400,
+            "improvement": 0.12,
+            "improvement_low": 0.08,
+            "improvement_high": 0.16,
+            "reasons": [],
+            "champion": {
+                "ref": f"{ENDPOINT}/1",
+                "metrics": {"accuracy": 0.74},
+                "low": 0.7,
+                "high": 0.78,
+            },
+            "challenger": {
+                "ref": f"{ENDPOINT}/2",
+                "metrics": {"accuracy": 0.86},
+                "low": 0.83,
+                "high": 0.89,
+            },
+        },
         actor="controller",
     )
     record = services.rollouts.start(

@@ -79,7 +79,12 @@ def test_every_page_renders_for_a_viewer(console_registry: ConsoleRegistry) -> N
             assert response.status_code == 200, f"{path}: {response.text[:300]}"
             assert "Traceback" not in response.text
         story = client.get(f"/ui/endpoints/{ENDPOINT}/story").text
-        for step in ("Drift", "Policy retrain-on-drift fired", "Retrained churn/2", "Evaluation of churn/2"):
+        for step in (
+            "Drift",
+            "Policy retrain-on-drift fired",
+            "Retrained churn/2",
+            "Evaluation of churn/2",
+        ):
             assert step in story, step
         assert "churn@champion moved 1 → 2" in story and "epoch 2 loss 0.33" in story
 

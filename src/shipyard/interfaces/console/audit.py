@@ -9,7 +9,6 @@ from starlette.requests import Request
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument
 
-
 STATUSES = ("open", "resolved")
 SEVERITIES = ("warning", "critical")
 MAX_ROWS = 500

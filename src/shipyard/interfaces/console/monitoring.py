@@ -115,9 +115,7 @@ def monitoring(request: Request, s: Services) -> dict[str, Any]:
     endpoint = request.path_params["name"]
     store = s.monitor_store
     latest = store.points(endpoint, metric="rows", limit=1)
-    last_run = (
-        store.points(endpoint, since=latest[-1].window_end, limit=5000) if latest else []
-    )
+    last_run = store.points(endpoint, since=latest[-1].window_end, limit=5000) if latest else []
     names = sorted({p.metric for p in last_run})
     columns = sorted(
         n[len("feature.") : -len(".drift")]

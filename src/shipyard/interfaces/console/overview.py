@@ -15,8 +15,8 @@ from starlette.requests import Request
 from shipyard.app import Services
 from shipyard.core.errors import InvalidArgument, NotFound
 from shipyard.registry.deployments import Deployment, DeploymentSpec, RolloutRecord
-from shipyard.registry.refs import parse_ref
 from shipyard.registry.entities import Alert, MetricPoint
+from shipyard.registry.refs import parse_ref
 
 SPARK_POINTS = 24
 SPARK_METRICS = (("requests", "traffic"), ("latency.p95_ms", "p95 ms"), ("errors.rate", "errors"))
@@ -113,7 +113,5 @@ def overview(request: Request, s: Services) -> dict[str, Any]:
     series = s.monitor_store.series(names, [m for m, _ in SPARK_METRICS], last=SPARK_POINTS)
     series.update(s.monitor_store.series(names, DRIFT_METRICS, last=1))
     return {
-        "endpoints": [
-            endpoint_row(s, n, stored.get(n), alerts, rollouts, series) for n in names
-        ]
+        "endpoints": [endpoint_row(s, n, stored.get(n), alerts, rollouts, series) for n in names]
     }

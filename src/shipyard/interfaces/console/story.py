@@ -148,7 +148,8 @@ def chapter(e: AuditEvent, endpoint: str) -> Chapter:
         )
     if a.startswith("rollout."):
         kind = a.split(".", 1)[1]
-        analysis = d.get("analysis") if isinstance(d.get("analysis"), dict) else {}
+        found = d.get("analysis")
+        analysis: Mapping[str, Any] = found if isinstance(found, dict) else {}
         stage = {"promote": "promotion", "rollback": "rollback"}.get(kind, "rollout")
         if kind == "start":
             title = f"Rollout {d.get('rollout')} started: {d.get('from')} → {d.get('to')} ({d.get('strategy')})"

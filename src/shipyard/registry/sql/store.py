@@ -9,7 +9,7 @@ others wait on the busy timeout). A failed insert rolls the counter back, so num
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -210,7 +210,7 @@ class SqlRegistryStore:
             return self._models(conn, rows)
 
     @staticmethod
-    def _models(conn: Connection, rows: list[Row[Any]]) -> list[RegisteredModel]:
+    def _models(conn: Connection, rows: Sequence[Row[Any]]) -> list[RegisteredModel]:
         """Many models in three queries (their latest versions, tags and aliases), not 3 each."""
         names = [r.name for r in rows]
         if not names:
@@ -351,7 +351,7 @@ class SqlRegistryStore:
         return self._versions(conn, [row])[0]
 
     @staticmethod
-    def _versions(conn: Connection, rows: list[Row[Any]]) -> list[ModelVersion]:
+    def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
         """Many versions in two more queries (their tags and aliases), not two each."""
         tags: dict[tuple[str, int], dict[str, str]] = {}
         held: dict[tuple[str, int], list[str]] = {}
@@ -440,7 +440,7 @@ class SqlRegistryStore:
         with self.read() as conn:
             if name is not None:
                 self._model_row(conn, name)
-            return self._versions(conn, list(conn.execute(query).all()))
+            return self._versions(conn, conn.execute(query).all())
 
     def set_version_description(
         self, name: str, version: int, description: str, *, actor: str
