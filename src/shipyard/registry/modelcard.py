@@ -8,7 +8,7 @@ and Quantitative Analyses (with an evaluation), Lineage, Approvals, Alias Histor
 Recommendations, which lists what is unknown rather than guessing it.
 
 User-provided text comes from version tags: ``intended_use`` (else the model's description),
-``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (``html.escape``), and the
+``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (Jinja2 autoescape: ``templates/modelcard.html``), and the
 page has embedded CSS and no external resource (no script, link, image or URL fetch). In Markdown, raw
 HTML is escaped, links keep only http(s) targets (``javascript:``, ``data:`` and the rest become
 plain text) and images become their alt text, so a viewer fetches nothing remote.
@@ -24,7 +24,6 @@ Other scalar keys are listed as facts; ``slices`` feeds the Quantitative Analyse
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import NotFound
+from shipyard.core.templates import render
 from shipyard.package.manifest import Manifest
 from shipyard.registry.entities import AliasEvent, ModelVersion
 from shipyard.registry.service import RegistryService
@@ -436,57 +436,9 @@ def render_markdown(title: str, sections: Sequence[CardSection]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;
-color:#1f2328;line-height:1.45}
-main{max-width:960px;margin:2rem auto;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:1.5rem}
-section{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:1rem 1.25rem;
-margin-bottom:1rem}
-h2{font-size:1.15rem;margin:0 0 .75rem}h3{font-size:1rem;margin:1rem 0 .5rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
-dt{font-weight:600;color:#57606a}dd{margin:0;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%;font-size:.92rem;margin:.25rem 0}
-th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}p{white-space:pre-wrap;margin:.5rem 0}li{margin:.2rem 0}
-"""
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
 def render_html(title: str, sections: Sequence[CardSection]) -> str:
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>",
-        f"<body><main><h1>{_e(title)}</h1>",
-    ]
-    for s in sections:
-        out.append(f"<section><h2>{_e(s.title)}</h2>")
-        if s.facts:
-            out.append(
-                "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in s.facts) + "</dl>"
-            )
-        out += [f"<p>{_e(p)}</p>" for p in s.text]
-        for caption, headers, rows in s.tables:
-            if caption:
-                out.append(f"<h3>{_e(caption)}</h3>")
-            out.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{_e(h)}</th>" for h in headers)
-                + "</tr></thead><tbody>"
-                + "".join(
-                    "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows
-                )
-                + "</tbody></table>"
-            )
-        if s.bullets:
-            out.append("<ul>" + "".join(f"<li>{_e(b)}</li>" for b in s.bullets) + "</ul>")
-        out.append("</section>")
-    out.append("</main></body></html>")
-    return "\n".join(out) + "\n"
+    """The card as one self-contained page (``templates/modelcard.html``, autoescaped)."""
+    return render("shipyard.registry", "modelcard.html", title=title, sections=sections)
 
 
 def _recorded_evaluation(registry: RegistryService, ref: str) -> dict[str, Any] | None:

@@ -14,8 +14,6 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from functools import cache
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -26,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shipyard.app import Services
+from shipyard.core import templates
 from shipyard.core.errors import Forbidden, InvalidArgument, ShipyardError
 from shipyard.interfaces.http.auth import principal
 from shipyard.interfaces.http.errors import status_of
@@ -72,17 +71,9 @@ def console_of(request: Request) -> Console:
     return found
 
 
-@cache
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(
-            str(resources.files("shipyard.interfaces.console") / "templates")
-        ),
-        autoescape=True,  # text from outside is data: every value is escaped unless marked safe
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The console's templates, in the one page environment (``core.templates``)."""
+    env = templates.environment("shipyard.interfaces.console")
     env.filters["when"] = when
     env.filters["num"] = num
     env.filters["tojson_script"] = json_script
