@@ -288,6 +288,7 @@ def run_demo(home: Path | None) -> None:
         f"console: shipyard --home {workdir} ui, then open "
         f"http://127.0.0.1:{UI_PORT}/ui/endpoints/{ENDPOINT}/story (the story of {ENDPOINT})",
         markup=False,
+        soft_wrap=True,  # one line: a terminal shows the URL whole, to click
     )
 
 

@@ -21,7 +21,14 @@ from shipyard.interfaces.http.sessions import CONSOLE
 from shipyard.registry.entities import AuditEvent
 
 MAX_EVENTS = 2000
-QUIET = ("deployment.set", "tag.set", "lease.", "model.describe", "version.trust")
+QUIET = (
+    "deployment.set",
+    "tag.set",
+    "lease.",
+    "model.describe",
+    "version.trust",
+    "alert.resolve",
+)
 """Bookkeeping that the story leaves out unless asked for (``?all=1``)."""
 
 
@@ -32,7 +39,7 @@ class Chapter:
     event: AuditEvent
     stage: str
     """drift, policy, retrain, version, evaluation, approval, rollout, promotion, rollback, alert,
-    note: what kind of step it was (the page colours by it)."""
+    event: what kind of step it was (the page colours by it)."""
     title: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     gates: list[Mapping[str, Any]] = field(default_factory=list)
@@ -67,7 +74,7 @@ def chapter(e: AuditEvent, endpoint: str) -> Chapter:
     name, version = _model_of(e.target)
     if a == "alert.open":
         rule = str(d.get("rule", ""))
-        stage = "drift" if "drift" in rule else "alert"
+        stage = "drift" if rule.startswith(("drift.", "prediction_drift.")) else "alert"
         title = f"{'Drift' if stage == 'drift' else 'Alert'}: {rule} = {_fmt(d.get('value'))}"
         return Chapter(
             e,
@@ -176,7 +183,7 @@ def chapter(e: AuditEvent, endpoint: str) -> Chapter:
             links=[("model", f"{CONSOLE}/models/{name}")],
         )
     facts = [(str(k), _fmt(v)) for k, v in d.items()][:8]
-    return Chapter(e, "note", f"{a} {e.target}", facts)
+    return Chapter(e, "event", f"{a} {e.target}", facts)
 
 
 def _interval(side: Mapping[str, Any], metric: str) -> str:
@@ -208,6 +215,15 @@ def story(request: Request, s: Services) -> dict[str, Any]:
             continue
         c = chapter(e, endpoint)
         last = chapters[-1] if chapters else None
+        if (  # alerts raised by one monitor run: one line
+            last is not None
+            and e.action == "alert.open" == last.event.action
+            and c.stage == last.stage
+            and abs((e.at - last.event.at).total_seconds()) < 2
+        ):
+            last.title += " · " + c.title.split(": ", 1)[1]
+            last.facts = []
+            continue
         if (
             last is not None
             and e.action == "rollout.hold"
