@@ -19,7 +19,7 @@ from shipyard.registry.entities import MetricPoint
 
 WINDOWS = 24
 """Monitor windows shown in the heatmap."""
-SERIES_POINTS = 168
+SERIES_POINTS = 96
 MAX_FEATURES = 40
 PROFILE_FILE = "profile.json"
 

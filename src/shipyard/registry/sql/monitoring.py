@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, select, union_all, update
+from sqlalchemy import Row, and_, func, insert, select, text, update
 
 from shipyard.registry.entities import Alert, MetricPoint
 from shipyard.registry.sql.store import SqlRegistryStore, now_us, to_datetime, to_us
@@ -110,23 +110,23 @@ class SqlMonitorStore:
         what a page draws for many series at once."""
         if not endpoints or not metrics:
             return {}
-        # one indexed range read per series (newest first, LIMIT), glued into one statement: a
-        # window function over every matching point would sort them all
-        parts = [
-            select(
-                select(metric_points)
-                .where(metric_points.c.endpoint == endpoint, metric_points.c.metric == metric)
-                .order_by(metric_points.c.window_end.desc(), metric_points.c.id.desc())
-                .limit(last)
-                .subquery()
-            )
-            for endpoint in dict.fromkeys(endpoints)
-            for metric in dict.fromkeys(metrics)
-        ]
-        query = union_all(*parts) if len(parts) > 1 else parts[0]
+        # one indexed range read per series (newest first, LIMIT), glued into one statement of bound
+        # parameters: a window function over every matching point would sort them all, and building
+        # the same statement with SQLAlchemy's expression language costs more than running it
+        pairs = [(e, m) for e in dict.fromkeys(endpoints) for m in dict.fromkeys(metrics)]
+        columns = "id, endpoint, metric, value, window_start, window_end, version, monitor"
+        sql = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {columns} FROM metric_points WHERE endpoint = :e{i} "
+            f"AND metric = :m{i} ORDER BY window_end DESC, id DESC LIMIT :last) AS s{i}"
+            for i in range(len(pairs))
+        )
+        params: dict[str, Any] = {"last": last}
+        for i, (e, m) in enumerate(pairs):
+            params[f"e{i}"], params[f"m{i}"] = e, m
+        query = text(sql).bindparams(**params)
         out: dict[tuple[str, str], list[MetricPoint]] = {}
         with self.registry.read() as conn:
-            for r in sorted(conn.execute(query).all(), key=lambda r: (r.window_end, r.id)):
+            for r in conn.execute(query).all():
                 out.setdefault((r.endpoint, r.metric), []).append(
                     MetricPoint(
                         endpoint=r.endpoint,
@@ -139,6 +139,8 @@ class SqlMonitorStore:
                         id=r.id,
                     )
                 )
+        for found in out.values():  # a union's order is not promised: oldest first, here
+            found.sort(key=lambda p: (p.window_end, p.id or 0))
         return out
 
     def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
