@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
+
+from shipyard.app import build
+from shipyard.core.config import Settings
+from shipyard.core.errors import Conflict
 from shipyard.interfaces.http.permissions import OPERATIONS
 from shipyard.registry.access import Permission
-from tests.interfaces.console.conftest import client_for
+from tests.interfaces.console.conftest import Client, client_for, config
 from tests.interfaces.console.registry import ENDPOINT, MARKUP, REVIEWED, ConsoleRegistry
 
 PAGES = [
@@ -231,3 +237,23 @@ def test_console_routes_are_in_the_one_permission_table() -> None:
         {Permission.APPROVE}
     )
     assert all(re.match(r"^/ui(/|$)", path) for _, path in console)
+
+
+def test_the_console_alone_signs_in_and_serves_every_page(
+    console_registry: ConsoleRegistry, tmp_path: Path
+) -> None:
+    from shipyard.interfaces.console.app import create_console_app
+
+    app = create_console_app(console_registry.services, config(host="0.0.0.0"))
+    with Client(app) as client:
+        assert client.get("/ui").status_code == 303
+        client.sign_in(console_registry.tokens["viewer"])
+        for path in PAGES:
+            assert client.get(path).status_code == 200, path
+        assert client.get("/api/models").status_code == 404  # the console only
+    empty = build(Settings(home=tmp_path / "empty"))
+    try:
+        with pytest.raises(Conflict, match="without authentication"):
+            create_console_app(empty, config(host="0.0.0.0"))  # a public bind needs tokens
+    finally:
+        empty.close()
