@@ -28,8 +28,9 @@ from shipyard.registry.deployments import ACTIVE_ROLLOUT_STATUSES, RolloutRecord
 
 POLL_SECONDS = 0.5
 """How often the event stream looks at the rollout: a new gate evaluation shows within 2 s."""
-STREAM_SECONDS = 300.0
-"""A stream ends after this long; the browser's EventSource reconnects by itself."""
+STREAM_SECONDS = 20.0
+"""A stream ends after this long and the browser's EventSource reconnects by itself: shorter than
+the server's graceful-shutdown wait, so an open page never holds a stopping server."""
 HEARTBEAT_SECONDS = 15.0
 DONE = {"pause": "paused", "resume": "resumed", "promote": "promoted", "abort": "aborted"}
 
