@@ -97,6 +97,8 @@ def num(value: object, digits: int = 3) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e6:
+            return str(int(value))
         return f"{value:.{digits}g}" if abs(value) < 1e6 else f"{value:,.0f}"
     return str(value)
 
