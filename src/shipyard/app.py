@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # built on first use: a registry command never imports monito
     from shipyard.registry.leases import LeaseStore
     from shipyard.registry.service import RegistryService
     from shipyard.registry.sql.deployments import SqlDeploymentStore
+    from shipyard.registry.sql.monitoring import SqlMonitorStore
     from shipyard.registry.sql.store import SqlRegistryStore
     from shipyard.registry.tokens import TokenService
     from shipyard.serving.runtime import LoadedVersion
@@ -80,7 +81,6 @@ class Services:
         from shipyard.monitoring.alerts import AlertManager
         from shipyard.monitoring.monitor import MonitorService
         from shipyard.monitoring.notifiers.base import create_notifier
-        from shipyard.registry.sql.monitoring import SqlMonitorStore
 
         s = self.settings
         notifiers = [create_notifier("log", {})]
@@ -90,14 +90,20 @@ class Services:
                     "webhook", {"url": s.alert_webhook_url, "secret": s.alert_webhook_secret}
                 )
             )
-        monitor_store = SqlMonitorStore(self.store)
         return MonitorService(
             self.registry,
             self.logs,
-            monitor_store,
-            AlertManager(monitor_store, notifiers),
+            self.monitor_store,
+            AlertManager(self.monitor_store, notifiers),
             self.deployments,
         )
+
+    @cached_property
+    def monitor_store(self) -> SqlMonitorStore:
+        """Stored metric points and alerts: what pages read (never the prediction log)."""
+        from shipyard.registry.sql.monitoring import SqlMonitorStore
+
+        return SqlMonitorStore(self.store)
 
     @cached_property
     def _deployment_store(self) -> SqlDeploymentStore:

@@ -44,6 +44,7 @@ run()
 COMMANDS = [
     ["--help"],
     ["--version"],
+    ["ui", "--help"],
     ["models", "list"],
     ["models", "show", "cancer"],
     ["versions", "list", "cancer"],

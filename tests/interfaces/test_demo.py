@@ -109,3 +109,29 @@ def test_the_canary_promoted_it_and_the_bad_challenger_was_rolled_back(
     history = services.registry.alias_history(ENDPOINT, "champion")
     assert [(e.from_version, e.to_version) for e in history] == [(None, 1), (1, 2)]
     assert services.registry.get_alias(ENDPOINT, "champion").version == 2
+
+
+def test_the_demo_ends_at_the_story_page_that_tells_the_whole_life(
+    demo: tuple[str, Services],
+) -> None:
+    from shipyard.interfaces.http.app import create_app
+    from tests.interfaces.console.conftest import Client, config
+
+    out, services = demo
+    assert f"/ui/endpoints/{ENDPOINT}/story" in out.splitlines()[-1]
+    with Client(create_app(services, config())) as client:  # no token exists: loopback is open
+        page = client.get(f"/ui/endpoints/{ENDPOINT}/story")
+    assert page.status_code == 200
+    story = page.text
+    for chapter in (
+        "Drift: drift.dataset",  # the monitor's alert
+        "Policy retrain-on-drift fired",
+        f"Retrained {ENDPOINT}/2 from {ENDPOINT}/1",  # with the job's window and log tail
+        f"Evaluation of {ENDPOINT}/2: the challenger wins",
+        f"{ENDPOINT}/1 → {ENDPOINT}/2 (canary)",
+        f"{ENDPOINT}@champion moved 1 → 2",  # the promotion
+        f"{ENDPOINT}/2 → {ENDPOINT}/3 (canary)",
+        "rollback → rolled_back",  # the bad challenger's, by its success-rate gate
+    ):
+        assert chapter in story, chapter
+    assert "success_rate" in story

@@ -162,8 +162,8 @@ def test_route_by_role_matrix(fx: Fixture) -> None:
     with fx.client() as client:
         _wait_ready(client)
         for (method, template), needed in OPERATIONS.items():
-            if template == "/docs/static":
-                continue
+            if template == "/docs/static" or template.startswith("/ui"):
+                continue  # console pages use sessions, not bearer headers: tests/interfaces/console
             path = _concrete(template)
             body = b"{}"
             if "infer" in path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -41,8 +40,8 @@ from shipyard.monitoring.report import (
 from shipyard.registry.entities import MetricPoint
 from shipyard.stats.profile import CategoricalProfile, NumericProfile, build_profile, observe
 from shipyard.telemetry.records import PredictionEvent
+from tests.browser import LAUNCH_ARGS, chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 ENDPOINT = "churn-eu"
 FEATURES = {"age", "income", "plan", "region", "score", "tenure"}
 HOURS = 6
@@ -414,29 +413,14 @@ def test_registered_command_runs_in_a_subprocess(monitored: Monitored, tmp_path:
 
 
 def test_page_renders_in_headless_chromium(data: ReportData, page: Path, tmp_path: Path) -> None:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        sync_api = None  # type: ignore[assignment]
-    if not CHROMIUM.exists() or sync_api is None:
-        missing = f"{CHROMIUM}" if not CHROMIUM.exists() else "the playwright package"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} is required in CI to check the report in a browser")
-        pytest.skip(f"{missing} is not installed")
+    sync_api, binary = chromium()
     errors: list[str] = []
     requests: list[str] = []
     shot = tmp_path / "report.png"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
+            executable_path=str(binary),
+            args=LAUNCH_ARGS,
         )
         try:
             tab = browser.new_page(viewport={"width": 1360, "height": 900})

@@ -60,3 +60,32 @@ def test_decisions_are_judged_against_the_current_status(governance: GovernanceS
     assert len(governance.status("m", 1).approvals) == 2  # a refused decision leaves no trace
     with pytest.raises(NotFound):
         governance.status("m", 9)
+
+
+def test_the_queue_holds_undecided_versions_newer_than_the_protected_aliases(
+    store: SqlRegistryStore, governance: GovernanceStore
+) -> None:
+    for _ in range(3):
+        store.create_version(
+            "m",
+            NewVersion(
+                digest="sha256:" + "b" * 64, manifest_blob="x", flavor="python", size_bytes=1
+            ),
+            actor="author",
+        )
+    assert governance.queue() == []  # nothing protected: nothing waits
+    governance.set_protection("m", "champion", 1, actor="admin", settle=keep)
+    assert [q.version for q in governance.queue()] == [4, 3, 2, 1]  # alias unset: every version
+
+    def approve(current: ApprovalStatus, creator: str) -> str:
+        return "approved"
+
+    governance.decide("m", 1, "approved", actor="bob", comment="", judge=approve)
+    store.set_alias("m", "champion", 1, actor="admin", reason="")
+    governance.decide("m", 3, "rejected", actor="bob", comment="", judge=lambda c, a: "rejected")
+    queued = governance.queue()
+    assert [(q.name, q.version, q.status) for q in queued] == [
+        ("m", 4, "pending"),
+        ("m", 2, "pending"),
+    ]
+    assert [q.version for q in governance.queue(limit=1)] == [4]

@@ -172,7 +172,7 @@ def test_html_escapes_user_text_and_loads_nothing_external(
     page = card.html
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert "<script" not in page and "<img" not in page and "<b>" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     for external in ("src=", "href=", "<link", "url(", "@import", "http://", "https://"):
         assert external not in page.replace("&lt;img src=x", ""), external
     assert "<script" not in card.markdown and "<img" not in card.markdown

@@ -105,3 +105,18 @@ def test_alerts_open_once_refresh_and_resolve(monitors: MonitorStore) -> None:
     assert resolved is not None and resolved.status == "resolved" and resolved.resolved_at
     assert monitors.resolve_alert(endpoint="web", rule="r") is None
     assert monitors.alerts(status="open") == []
+
+
+def test_series_reads_the_newest_points_of_many_series_at_once(monitors: MonitorStore) -> None:
+    for endpoint in ("web", "api"):
+        monitors.add_points([point("requests", float(h), h, endpoint) for h in range(10)])
+        monitors.add_points([point("errors.rate", h / 100, h, endpoint) for h in range(3)])
+    monitors.add_points([point("requests", 99.0, 0, "other")])
+    found = monitors.series(["web", "api", "web"], ["requests", "errors.rate", "nothing"], last=4)
+    assert set(found) == {(e, m) for e in ("web", "api") for m in ("requests", "errors.rate")}
+    assert [p.value for p in found[("web", "requests")]] == [6.0, 7.0, 8.0, 9.0]  # oldest first
+    assert [p.value for p in found[("api", "errors.rate")]] == [0.0, 0.01, 0.02]
+    assert monitors.series([], ["requests"]) == {} and monitors.series(["web"], []) == {}
+    assert [
+        p.value for p in monitors.series(["web"], ["requests"], last=1)[("web", "requests")]
+    ] == [9.0]

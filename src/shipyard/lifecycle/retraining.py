@@ -136,6 +136,19 @@ class Retrainer:
                 },
             )
             result.ok = True
+            self.registry.record(  # the evidence of the job: its window and the tail of its log
+                "retrain.done",
+                endpoint,
+                {
+                    "version": result.version.ref,
+                    "parent": parent.ref,
+                    "trigger": trigger,
+                    "window": [since.isoformat(), until.isoformat()],
+                    "training_rows": len(train),
+                    "log_tail": (result.stdout + result.stderr)[-2000:],
+                },
+                actor=actor,
+            )
         except subprocess.TimeoutExpired:
             result.error = f"training job timed out after {job.timeout:g} s"
             return self._failed(result, endpoint, parent, trigger, actor, started)

@@ -321,18 +321,13 @@ class RolloutService:
             previous = history[-2].spec
             self.deployments.set(endpoint, previous, actor=who, reason="rollback")
             return {"kind": "deployment", "revision": history[-2].revision}
-        events = self.registry.alias_history(ref.name, ref.alias)
-        last = events[-1]
-        if last.from_version is None:
-            raise Conflict(f"{primary} has no earlier target to go back to")
-        self.registry.set_alias(
-            ref.name,
-            ref.alias,
-            last.from_version,
-            actor=who,
-            reason=f"rollback from {last.to_version}",
-        )
-        return {"kind": "alias", "alias": primary, "from": last.to_version, "to": last.from_version}
+        moved = self.registry.rollback_alias(ref.name, ref.alias, actor=who)
+        return {
+            "kind": "alias",
+            "alias": primary,
+            "from": moved.from_version,
+            "to": moved.to_version,
+        }
 
     def status(self, endpoint: str) -> RolloutStatus:
         found = self.store.rollouts(deployment=endpoint, limit=1)

@@ -136,6 +136,11 @@ class GovernanceService:
     def status(self, name: str, version: int) -> ApprovalStatus:
         return self.store.status(name, version)
 
+    def queue(self, limit: int = 100) -> list[ApprovalStatus]:
+        """Versions waiting on a review: undecided, of a model with a protected alias, and newer
+        than what its protected aliases point to; newest first."""
+        return self.store.queue(limit)
+
     # -- enforcement --------------------------------------------------------------------------------
 
     def check_can_point(self, name: str, alias: str, version: int) -> None:

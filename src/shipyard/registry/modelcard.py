@@ -8,7 +8,7 @@ and Quantitative Analyses (with an evaluation), Lineage, Approvals, Alias Histor
 Recommendations, which lists what is unknown rather than guessing it.
 
 User-provided text comes from version tags: ``intended_use`` (else the model's description),
-``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (``html.escape``), and the
+``limitations`` and ``ethical_considerations``. Everything is escaped in HTML (Jinja2 autoescape: ``templates/modelcard.html``), and the
 page has embedded CSS and no external resource (no script, link, image or URL fetch). In Markdown, raw
 HTML is escaped, links keep only http(s) targets (``javascript:``, ``data:`` and the rest become
 plain text) and images become their alt text, so a viewer fetches nothing remote.
@@ -24,7 +24,6 @@ Other scalar keys are listed as facts; ``slices`` feeds the Quantitative Analyse
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import NotFound
+from shipyard.core.templates import render
 from shipyard.package.manifest import Manifest
 from shipyard.registry.entities import AliasEvent, ModelVersion
 from shipyard.registry.service import RegistryService
@@ -47,13 +47,15 @@ PROFILE_FILE = "profile.json"
 class ModelCard:
     markdown: str
     html: str
+    sections: tuple[CardSection, ...] = ()
+    """The content, for pages that draw the card themselves (the console)."""
 
 
 # -- the card's content, independent of its format ----------------------------------------------------
 
 
 @dataclass
-class _Section:
+class CardSection:
     title: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
@@ -96,7 +98,7 @@ def model_card(
     sections = [_details(mv, manifest)]
 
     intended = mv.tags.get("intended_use") or model.description
-    use = _Section("Intended Use")
+    use = CardSection("Intended Use")
     if intended:
         use.text.append(intended)
     else:
@@ -106,7 +108,7 @@ def model_card(
         )
     sections.append(use)
 
-    metrics = _Section("Metrics")
+    metrics = CardSection("Metrics")
     if mv.metrics:
         metrics.tables.append(
             ("", ["metric", "value"], [[k, _fmt(v)] for k, v in mv.metrics.items()])
@@ -127,7 +129,7 @@ def model_card(
     else:
         caveats.append("No evaluation against the champion was attached to this card.")
 
-    lineage = _Section("Lineage")
+    lineage = CardSection("Lineage")
     lin = manifest.lineage
     lineage.facts.append(("Parent version", lin.parent or "none recorded"))
     lineage.facts.extend((str(k), _fmt(v)) for k, v in lin.extra.items())
@@ -137,7 +139,7 @@ def model_card(
         sections.append(_approvals(governance, name, version, caveats))
     sections.append(_alias_history(registry, name, version))
 
-    final = _Section("Caveats and Recommendations")
+    final = CardSection("Caveats and Recommendations")
     for tag, label in (
         ("limitations", "Limitations"),
         ("ethical_considerations", "Ethical considerations"),
@@ -150,12 +152,16 @@ def model_card(
     sections.append(final)
 
     title = f"Model card: {mv.name}/{mv.version}"
-    return ModelCard(markdown=render_markdown(title, sections), html=render_html(title, sections))
+    return ModelCard(
+        markdown=render_markdown(title, sections),
+        html=render_html(title, sections),
+        sections=tuple(sections),
+    )
 
 
-def _details(mv: ModelVersion, manifest: Manifest) -> _Section:
+def _details(mv: ModelVersion, manifest: Manifest) -> CardSection:
     flavor = manifest.flavor
-    section = _Section("Model Details")
+    section = CardSection("Model Details")
     section.facts.extend(
         [
             ("Model", mv.name),
@@ -178,9 +184,9 @@ def _details(mv: ModelVersion, manifest: Manifest) -> _Section:
 
 def _training_data(
     registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     lin = manifest.lineage
-    section = _Section("Training Data")
+    section = CardSection("Training Data")
     section.facts.extend(
         [
             ("Dataset", lin.dataset_name or "-"),
@@ -227,9 +233,9 @@ def _training_data(
 
 def _importance(
     registry: RegistryService, mv: ModelVersion, manifest: Manifest, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     """Global importance recorded at packaging: mean |attribution| per input column."""
-    section = _Section("Feature Importance")
+    section = CardSection("Feature Importance")
     raw = registry.package_file(mv, manifest.profile or PROFILE_FILE)
     found = (json.loads(raw) if raw is not None else {}).get("explain", {}).get("importance")
     if not found:
@@ -257,8 +263,8 @@ def _importance(
     return section
 
 
-def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Section]:
-    section = _Section("Evaluation")
+def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[CardSection]:
+    section = CardSection("Evaluation")
     section.facts.extend(
         (str(k), _fmt(v))
         for k, v in evaluation.items()
@@ -278,7 +284,7 @@ def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Sect
         section.tables.append(("", ["metric", "this version", "champion", "delta"], rows))
     else:
         section.text.append("No evaluation metrics were provided.")
-    analyses = _Section("Quantitative Analyses")
+    analyses = CardSection("Quantitative Analyses")
     slices: Mapping[str, Any] = evaluation.get("slices") or {}
     names = sorted({str(m) for v in slices.values() if isinstance(v, Mapping) for m in v})
     if slices and names:
@@ -300,10 +306,10 @@ def _evaluation(evaluation: Mapping[str, Any], caveats: list[str]) -> list[_Sect
 
 def _approvals(
     governance: GovernanceService, name: str, version: int, caveats: list[str]
-) -> _Section:
+) -> CardSection:
     status = governance.status(name, version)
     protected = governance.list_protected(name)
-    section = _Section("Approvals")
+    section = CardSection("Approvals")
     section.facts.extend(
         [
             ("Status", status.status),
@@ -339,7 +345,7 @@ def _alias_names(registry: RegistryService, name: str) -> set[str]:
     return names
 
 
-def _alias_history(registry: RegistryService, name: str, version: int) -> _Section:
+def _alias_history(registry: RegistryService, name: str, version: int) -> CardSection:
     events: list[AliasEvent] = []
     for alias in _alias_names(registry, name):
         try:
@@ -348,7 +354,7 @@ def _alias_history(registry: RegistryService, name: str, version: int) -> _Secti
             continue
         events.extend(e for e in history if version in (e.from_version, e.to_version))
     events.sort(key=lambda e: (e.at, e.id))
-    section = _Section("Alias History")
+    section = CardSection("Alias History")
     if not events:
         section.text.append("This version has never been the target of an alias.")
         return section
@@ -410,7 +416,7 @@ def _md_cell(text: str) -> str:
     return _md(text).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
 
 
-def render_markdown(title: str, sections: Sequence[_Section]) -> str:
+def render_markdown(title: str, sections: Sequence[CardSection]) -> str:
     out = [f"# {_md(title)}", ""]
     for s in sections:
         out += [f"## {_md(s.title)}", ""]
@@ -430,57 +436,9 @@ def render_markdown(title: str, sections: Sequence[_Section]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;
-color:#1f2328;line-height:1.45}
-main{max-width:960px;margin:2rem auto;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:1.5rem}
-section{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:1rem 1.25rem;
-margin-bottom:1rem}
-h2{font-size:1.15rem;margin:0 0 .75rem}h3{font-size:1rem;margin:1rem 0 .5rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
-dt{font-weight:600;color:#57606a}dd{margin:0;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%;font-size:.92rem;margin:.25rem 0}
-th,td{border-bottom:1px solid #eaeef2;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}p{white-space:pre-wrap;margin:.5rem 0}li{margin:.2rem 0}
-"""
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def render_html(title: str, sections: Sequence[_Section]) -> str:
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>",
-        f"<body><main><h1>{_e(title)}</h1>",
-    ]
-    for s in sections:
-        out.append(f"<section><h2>{_e(s.title)}</h2>")
-        if s.facts:
-            out.append(
-                "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in s.facts) + "</dl>"
-            )
-        out += [f"<p>{_e(p)}</p>" for p in s.text]
-        for caption, headers, rows in s.tables:
-            if caption:
-                out.append(f"<h3>{_e(caption)}</h3>")
-            out.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{_e(h)}</th>" for h in headers)
-                + "</tr></thead><tbody>"
-                + "".join(
-                    "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows
-                )
-                + "</tbody></table>"
-            )
-        if s.bullets:
-            out.append("<ul>" + "".join(f"<li>{_e(b)}</li>" for b in s.bullets) + "</ul>")
-        out.append("</section>")
-    out.append("</main></body></html>")
-    return "\n".join(out) + "\n"
+def render_html(title: str, sections: Sequence[CardSection]) -> str:
+    """The card as one self-contained page (``templates/modelcard.html``, autoescaped)."""
+    return render("shipyard.registry", "modelcard.html", title=title, sections=sections)
 
 
 def _recorded_evaluation(registry: RegistryService, ref: str) -> dict[str, Any] | None:

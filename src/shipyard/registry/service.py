@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import InvalidArgument, NotFound, PackageError
+from shipyard.core.errors import Conflict, InvalidArgument, NotFound, PackageError
 from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.registry.blobs import BlobStore
 from shipyard.registry.changes import ChangeFeed
@@ -378,6 +378,15 @@ class RegistryService:
         if version < 1:
             raise InvalidArgument(f"version must be >= 1, got {version}")
         return self.store.set_alias(name, alias, version, actor=self._who(actor), reason=reason)
+
+    def rollback_alias(self, name: str, alias: str, *, actor: str | None = None) -> AliasEvent:
+        """Point ``name@alias`` back at the version it pointed to before its last move."""
+        last = self.alias_history(name, alias)[-1]
+        if last.from_version is None:
+            raise Conflict(f"{name}@{alias} has no earlier target to go back to")
+        return self.set_alias(
+            name, alias, last.from_version, actor=actor, reason=f"rollback from {last.to_version}"
+        )
 
     def delete_alias(
         self, name: str, alias: str, *, reason: str = "", actor: str | None = None

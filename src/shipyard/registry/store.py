@@ -123,6 +123,12 @@ class MonitorStore(Protocol):
         """Points of ``endpoint`` (``metric`` is a name or a prefix ending in '.'), oldest first."""
         ...
 
+    def series(
+        self, endpoints: Sequence[str], metrics: Sequence[str], *, last: int = 30
+    ) -> dict[tuple[str, str], list[MetricPoint]]:
+        """The newest ``last`` points of each (endpoint, metric) pair, oldest first."""
+        ...
+
     def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
         """Per endpoint and monitor, every point of its latest run (those sharing the newest
         ``marker`` point's ``window_end``)."""
@@ -162,6 +168,7 @@ class GovernanceStore(Protocol):
     ) -> ProtectedAlias: ...
     def delete_protection(self, name: str, alias: str, *, actor: str, settle: Settle) -> None: ...
     def status(self, name: str, version: int) -> ApprovalStatus: ...
+    def queue(self, limit: int = 100) -> list[ApprovalStatus]: ...
     def decide(
         self,
         name: str,

@@ -45,6 +45,8 @@ MIN_GAIN = 0.10
 BASELINE_ROWS = 200
 """Rows a drift-free monitor window must hold before the world changes (one request: a starved
 machine may answer only one request per monitor window)."""
+UI_PORT = 8001
+"""``shipyard ui``'s default port, for the console URL the demo ends with."""
 DEADLINE_S = 600.0
 """Longest wait for any one stage: generous, since a shared machine may be slow."""
 PROJECT = """\
@@ -281,6 +283,12 @@ def run_demo(home: Path | None) -> None:
         f"audit log: shipyard --home {workdir} audit   |   "
         f"serve again: shipyard --home {workdir} serve {ENDPOINT}@champion (then /metrics, /docs)",
         markup=False,
+    )
+    console.print(
+        f"console: shipyard --home {workdir} ui, then open "
+        f"http://127.0.0.1:{UI_PORT}/ui/endpoints/{ENDPOINT}/story (the story of {ENDPOINT})",
+        markup=False,
+        soft_wrap=True,  # one line: a terminal shows the URL whole, to click
     )
 
 

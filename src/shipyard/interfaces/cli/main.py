@@ -25,6 +25,7 @@ from shipyard.interfaces.cli.output import console, emit, err_console, styled
 from shipyard.interfaces.cli.report import report
 from shipyard.interfaces.cli.score import score
 from shipyard.interfaces.cli.serve import serve
+from shipyard.interfaces.cli.ui import ui
 
 app = typer.Typer(
     name="shipyard",
@@ -61,6 +62,7 @@ app.add_typer(registry_cmds.audit_app, name="audit")
 app.add_typer(access_cmds.tokens_app, name="tokens")
 app.command("trust")(registry_cmds.trust)
 app.command("serve")(serve)
+app.command("ui")(ui)
 app.command("score")(score)
 app.command("build")(build_cmds.build)
 app.command("k8s")(build_cmds.k8s)

@@ -13,11 +13,14 @@ from starlette.responses import Response
 
 from shipyard.app import Services
 from shipyard.core.errors import ShipyardError
+from shipyard.interfaces.console.app import install as install_console
+from shipyard.interfaces.console.routes import routes as console_routes
 from shipyard.interfaces.http import admin, feedback, management, mlflow, native, registry_api, v2
 from shipyard.interfaces.http.auth import SecurityMiddleware, startup_checks
 from shipyard.interfaces.http.config import ServeConfig
 from shipyard.interfaces.http.requestid import RequestIdMiddleware
 from shipyard.interfaces.http.responses import client_disconnected, json_response, shipyard_error
+from shipyard.interfaces.http.sessions import SessionStore
 from shipyard.interfaces.http.state import ServerState
 from shipyard.monitoring.gauges import MonitorCollector
 from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
@@ -125,6 +128,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
             *management.routes,
             *registry_api.routes,
             *admin.routes(),
+            *console_routes(),
         ],
         lifespan=lifespan,
         exception_handlers={
@@ -135,8 +139,14 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         },
     )
     app.state.shipyard = state
+    sessions = SessionStore()
+    install_console(app, services, sessions)
     app.add_middleware(
-        SecurityMiddleware, services=services, config=config, routes=lambda: app.router.routes
+        SecurityMiddleware,
+        services=services,
+        config=config,
+        routes=lambda: app.router.routes,
+        sessions=sessions,
     )
     if config.cors_origins:
         app.add_middleware(

@@ -10,7 +10,8 @@ One pure ASGI middleware, in front of every route, in this order:
    ``application/json`` (415 otherwise), which browsers cannot send cross-site without a preflight.
 4. **Authentication.** Auth is on when any token exists or the server binds a non-loopback address
    (unless ``--insecure-no-auth``). Then ``Authorization: Bearer <token>`` is required: 401 without
-   one or with a bad one. Health routes stay open; ``/metrics`` is open on a loopback bind;
+   one or with a bad one. Console pages (``/ui``) take the token of the browser's session instead
+   (``sessions``): without one, a page redirects to the sign-in form. Health routes stay open; ``/metrics`` is open on a loopback bind;
    predictions and feedback are open with ``--open-predict``. With auth off the caller is
    ``anonymous``: it may read, predict and operate, but never approve, protect or manage tokens.
 5. **Permission.** The operation's entry in ``permissions.OPERATIONS`` must be granted by one of the
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -47,6 +49,7 @@ from shipyard.interfaces.http.permissions import (
 )
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.responses import error_response
+from shipyard.interfaces.http.sessions import CONSOLE, SESSION_COOKIE, SessionStore, cookie
 from shipyard.registry.access import ANONYMOUS, Permission, Principal
 from shipyard.registry.tokens import hash_secret
 
@@ -173,8 +176,10 @@ class SecurityMiddleware:
         services: Services,
         config: ServeConfig,
         routes: Callable[[], list[BaseRoute]],
+        sessions: SessionStore | None = None,
     ) -> None:
         self.app = app
+        self.sessions = sessions
         self.config = config
         self.routes = routes
         self.gate = Gate(services, config)
@@ -189,6 +194,9 @@ class SecurityMiddleware:
         try:
             scope.setdefault("state", {})["principal"] = await self._admit(scope)
         except ShipyardError as exc:
+            if _console(scope["path"]):
+                await _console_refusal(exc, scope)(scope, receive, send)
+                return
             response = error_response(exc, "native", request_id(scope))
             if isinstance(exc, Unauthenticated):
                 response.headers["www-authenticate"] = 'Bearer realm="shipyard"'
@@ -211,13 +219,25 @@ class SecurityMiddleware:
                     f"{method} {path} reads only application/json, got {media or 'no content-type'}"
                 )
         needed = self._operation(scope)
+        authorization = headers.get("authorization")
+        if _console(path):  # the browser's session stands for the token
+            authorization = self._session_authorization(scope, headers)
         if needed is None:
             return ANONYMOUS  # no such route: the router answers 404/405
         if not needed:
             return ANONYMOUS
         if path == "/metrics" and self.loopback and not self.config.protect_metrics:
             return ANONYMOUS
-        return await self.gate.admit(headers.get("authorization"), needed)
+        return await self.gate.admit(authorization, needed)
+
+    def _session_authorization(self, scope: Scope, headers: dict[str, str]) -> str | None:
+        """The session's token as an Authorization value (None: no session); the session is left
+        in ``scope["state"]["session"]`` for the console's CSRF check."""
+        if self.sessions is None:
+            return None
+        session = self.sessions.get(cookie(headers, SESSION_COOKIE))
+        scope["state"]["session"] = session
+        return None if session is None else f"Bearer {session.secret}"
 
     def _check_host(self, host: str) -> None:
         name = _hostname(host)
@@ -263,6 +283,31 @@ class SecurityMiddleware:
                     return OPERATIONS[key]
                 raise Forbidden(f"{method} {template} has no permission rule; refused")
         return None  # no route, or the wrong method: the router answers 404 or 405
+
+
+def _console(path: str) -> bool:
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
+
+
+def _console_refusal(exc: ShipyardError, scope: Scope) -> Response:
+    """A console page refused: to the sign-in form when a token is missing, else a short page."""
+    from html import escape
+    from urllib.parse import quote
+
+    if isinstance(exc, Unauthenticated) and scope["method"] in ("GET", "HEAD"):
+        target = scope["path"] + (
+            f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+        )
+        return RedirectResponse(f"{CONSOLE}/sign-in?next={quote(target, safe='')}", status_code=303)
+    from shipyard.interfaces.http.errors import status_of
+
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shipyard: refused</title>'
+        f"</head><body><main><h1>Refused</h1><p>{escape(str(exc))}</p>"
+        f'<p><a href="{CONSOLE}/sign-in">Sign in</a> · <a href="{CONSOLE}">Overview</a></p>'
+        "</main></body></html>"
+    )
+    return HTMLResponse(body, status_code=status_of(exc))
 
 
 def _demand(who: Principal, needed: frozenset[Permission]) -> Principal:

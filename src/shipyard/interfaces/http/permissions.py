@@ -81,6 +81,29 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission]] = {
     ("GET", "/api/tokens"): TOKENS,
     ("POST", "/api/tokens"): TOKENS,
     ("DELETE", "/api/tokens/{name}"): TOKENS,
+    # the console (/ui): a browser session stands for the token; each button needs what its API
+    # route needs, and the console shows only the buttons the session's roles may use
+    ("GET", "/ui/static"): OPEN,
+    ("GET", "/ui/sign-in"): OPEN,
+    ("POST", "/ui/sign-in"): OPEN,
+    ("POST", "/ui/sign-out"): OPEN,
+    ("GET", "/ui"): READ,
+    ("GET", "/ui/models"): READ,
+    ("GET", "/ui/models/{name}"): READ,
+    ("GET", "/ui/models/{name}/versions/{version}"): READ,
+    ("GET", "/ui/models/{name}/compare"): READ,
+    ("POST", "/ui/models/{name}/aliases/{alias}/rollback"): DEPLOY,
+    ("GET", "/ui/endpoints/{name}/monitoring"): READ,
+    ("GET", "/ui/endpoints/{name}/story"): READ,
+    ("GET", "/ui/rollouts"): READ,
+    ("GET", "/ui/rollouts/{name}"): READ,
+    ("GET", "/ui/rollouts/{name}/live"): READ,
+    ("GET", "/ui/rollouts/{name}/events"): READ,
+    ("POST", "/ui/rollouts/{name}/{action}"): DEPLOY,
+    ("GET", "/ui/approvals"): READ,
+    ("POST", "/ui/approvals/{name}/{version}/{decision}"): APPROVE,
+    ("GET", "/ui/alerts"): READ,
+    ("GET", "/ui/audit"): READ,
 }
 
 PREDICTION_PERMISSIONS = frozenset({Permission.PREDICT, Permission.FEEDBACK})

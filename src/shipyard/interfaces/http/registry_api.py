@@ -91,7 +91,7 @@ def _version_show(request: Request, s: Services, doc: dict[str, Any]) -> Any:
 # -- aliases ----------------------------------------------------------------------------------------
 
 
-def _require_protect_if_protected(request: Request, s: Services, name: str, alias: str) -> None:
+def require_protect_if_protected(request: Request, s: Services, name: str, alias: str) -> None:
     """A protected alias is moved by hand only by those who may protect (rollouts move it too)."""
     if s.governance.protected(name, alias) is not None:
         principal(request).require(Permission.PROTECT)
@@ -112,7 +112,7 @@ def _alias_set(request: Request, s: Services, doc: dict[str, Any]) -> Any:
     if "version" not in doc:
         raise InvalidArgument("'version' (the version the alias points to) is required")
     version = _int(doc["version"], "version")
-    _require_protect_if_protected(request, s, name, alias)
+    require_protect_if_protected(request, s, name, alias)
     return s.registry.set_alias(
         name, alias, version, reason=_str(doc, "reason"), actor=actor(request)
     )
@@ -120,7 +120,7 @@ def _alias_set(request: Request, s: Services, doc: dict[str, Any]) -> Any:
 
 def _alias_delete(request: Request, s: Services, doc: dict[str, Any]) -> Any:
     name, alias = _path(request, "name", "alias")
-    _require_protect_if_protected(request, s, name, alias)
+    require_protect_if_protected(request, s, name, alias)
     return s.registry.delete_alias(name, alias, reason=_str(doc, "reason"), actor=actor(request))
 
 

@@ -20,6 +20,7 @@ from shipyard.registry.entities import Approval, ApprovalStatus, ProtectedAlias
 from shipyard.registry.sql.audit import event_time
 from shipyard.registry.sql.store import SqlRegistryStore, _insert, to_datetime
 from shipyard.registry.sql.tables import (
+    aliases,
     approvals,
     model_versions,
     protected_aliases,
@@ -199,6 +200,39 @@ class SqlGovernanceStore:
                 )
 
     # -- decisions ----------------------------------------------------------------------------------
+
+    def queue(self, limit: int = 100) -> list[ApprovalStatus]:
+        """Undecided versions of models with a protected alias, newer than what the protected
+        aliases point to (the candidates waiting on a review), newest first."""
+        served = (
+            select(aliases.c.name, func.min(aliases.c.version).label("version"))
+            .join(
+                protected_aliases,
+                (protected_aliases.c.name == aliases.c.name)
+                & (protected_aliases.c.alias == aliases.c.alias),
+            )
+            .group_by(aliases.c.name)
+            .subquery()
+        )
+        guarded = select(protected_aliases.c.name).distinct().subquery()
+        query = (
+            select(model_versions.c.name, model_versions.c.version)
+            .join(guarded, guarded.c.name == model_versions.c.name)
+            .outerjoin(served, served.c.name == model_versions.c.name)
+            .outerjoin(
+                version_approval,
+                (version_approval.c.name == model_versions.c.name)
+                & (version_approval.c.version == model_versions.c.version),
+            )
+            .where(
+                (version_approval.c.status.is_(None)) | (version_approval.c.status == PENDING),
+                (served.c.version.is_(None)) | (model_versions.c.version > served.c.version),
+            )
+            .order_by(model_versions.c.created_at.desc(), model_versions.c.version.desc())
+            .limit(limit)
+        )
+        with self.registry.read() as conn:
+            return [self._status(conn, r.name, r.version) for r in conn.execute(query).all()]
 
     def status(self, name: str, version: int) -> ApprovalStatus:
         with self.registry.read() as conn:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy import Row, and_, func, insert, select, text, update
 
 from shipyard.registry.entities import Alert, MetricPoint
 from shipyard.registry.sql.audit import event_time
@@ -99,6 +99,50 @@ class SqlMonitorStore:
             )
             for r in reversed(rows)
         ]
+
+    def series(
+        self,
+        endpoints: Sequence[str],
+        metrics: Sequence[str],
+        *,
+        last: int = 30,
+    ) -> dict[tuple[str, str], list[MetricPoint]]:
+        """The newest ``last`` points of each (endpoint, metric) pair, oldest first, in one query:
+        what a page draws for many series at once."""
+        if not endpoints or not metrics:
+            return {}
+        # one indexed range read per series (newest first, LIMIT), glued into one statement of bound
+        # parameters: a window function over every matching point would sort them all, and building
+        # the same statement with SQLAlchemy's expression language costs more than running it
+        pairs = [(e, m) for e in dict.fromkeys(endpoints) for m in dict.fromkeys(metrics)]
+        columns = "id, endpoint, metric, value, window_start, window_end, version, monitor"
+        sql = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {columns} FROM metric_points WHERE endpoint = :e{i} "
+            f"AND metric = :m{i} ORDER BY window_end DESC, id DESC LIMIT :last) AS s{i}"
+            for i in range(len(pairs))
+        )
+        params: dict[str, Any] = {"last": last}
+        for i, (e, m) in enumerate(pairs):
+            params[f"e{i}"], params[f"m{i}"] = e, m
+        query = text(sql).bindparams(**params)
+        out: dict[tuple[str, str], list[MetricPoint]] = {}
+        with self.registry.read() as conn:
+            for r in conn.execute(query).all():
+                out.setdefault((r.endpoint, r.metric), []).append(
+                    MetricPoint(
+                        endpoint=r.endpoint,
+                        metric=r.metric,
+                        value=r.value,
+                        window_start=to_datetime(r.window_start),
+                        window_end=to_datetime(r.window_end),
+                        version=r.version,
+                        monitor=r.monitor,
+                        id=r.id,
+                    )
+                )
+        for found in out.values():  # a union's order is not promised: oldest first, here
+            found.sort(key=lambda p: (p.window_end, p.id or 0))
+        return out
 
     def latest_run_points(self, *, marker: str = "rows") -> list[MetricPoint]:
         """Per endpoint and monitor, every point of its latest run: the points that share the

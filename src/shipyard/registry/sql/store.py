@@ -9,7 +9,7 @@ others wait on the busy timeout). A failed insert rolls the counter back, so num
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,29 +184,7 @@ class SqlRegistryStore:
         return row
 
     def _model(self, conn: Connection, row: Row[Any]) -> RegisteredModel:
-        name = row.name
-        latest = conn.execute(
-            select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
-        ).scalar()
-        tags = dict(
-            conn.execute(
-                select(model_tags.c.key, model_tags.c.value).where(model_tags.c.name == name)
-            ).all()  # type: ignore[arg-type]
-        )
-        alias_map = dict(
-            conn.execute(
-                select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name)
-            ).all()  # type: ignore[arg-type]
-        )
-        return RegisteredModel(
-            name=name,
-            description=row.description,
-            created_at=to_datetime(row.created_at),
-            updated_at=to_datetime(row.updated_at),
-            latest_version=latest,
-            tags=tags,
-            aliases=alias_map,
-        )
+        return self._models(conn, [row])[0]
 
     def get_model(self, name: str) -> RegisteredModel:
         with self.read() as conn:
@@ -229,7 +207,51 @@ class SqlRegistryStore:
                 .exists()
             )
         with self.read() as conn:
-            return [self._model(conn, row) for row in conn.execute(query).all()]
+            rows = conn.execute(query).all()
+            return self._models(conn, rows)
+
+    @staticmethod
+    def _models(conn: Connection, rows: Sequence[Row[Any]]) -> list[RegisteredModel]:
+        """Many models in three queries (their latest versions, tags and aliases), not 3 each."""
+        names = [r.name for r in rows]
+        if not names:
+            return []
+        latest: dict[str, int] = {}
+        tags: dict[str, dict[str, str]] = {}
+        alias_map: dict[str, dict[str, int]] = {}
+        for chunk in (names[i : i + 500] for i in range(0, len(names), 500)):  # bound parameters
+            latest.update(
+                (n, v)
+                for n, v in conn.execute(
+                    select(model_versions.c.name, func.max(model_versions.c.version))
+                    .where(model_versions.c.name.in_(chunk))
+                    .group_by(model_versions.c.name)
+                ).all()
+            )
+            for n, k, v in conn.execute(
+                select(model_tags.c.name, model_tags.c.key, model_tags.c.value).where(
+                    model_tags.c.name.in_(chunk)
+                )
+            ).all():
+                tags.setdefault(n, {})[k] = v
+            for n, a, v in conn.execute(
+                select(aliases.c.name, aliases.c.alias, aliases.c.version).where(
+                    aliases.c.name.in_(chunk)
+                )
+            ).all():
+                alias_map.setdefault(n, {})[a] = v
+        return [
+            RegisteredModel(
+                name=r.name,
+                description=r.description,
+                created_at=to_datetime(r.created_at),
+                updated_at=to_datetime(r.updated_at),
+                latest_version=latest.get(r.name),
+                tags=tags.get(r.name, {}),
+                aliases=alias_map.get(r.name, {}),
+            )
+            for r in rows
+        ]
 
     def set_model_description(self, name: str, description: str, *, actor: str) -> None:
         with self.write() as conn:
@@ -327,37 +349,49 @@ class SqlRegistryStore:
         return row
 
     def _version(self, conn: Connection, row: Row[Any]) -> ModelVersion:
-        tags = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(version_tags.c.key, version_tags.c.value).where(
-                    version_tags.c.name == row.name, version_tags.c.version == row.version
-                )
-            ).all()
-        )
-        held = (
-            conn.execute(
-                select(aliases.c.alias)
-                .where(aliases.c.name == row.name, aliases.c.version == row.version)
-                .order_by(aliases.c.alias)
+        return self._versions(conn, [row])[0]
+
+    @staticmethod
+    def _versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
+        """Many versions in two more queries (their tags and aliases), not two each."""
+        tags: dict[tuple[str, int], dict[str, str]] = {}
+        held: dict[tuple[str, int], list[str]] = {}
+        for name in sorted({r.name for r in rows}):
+            numbers = [r.version for r in rows if r.name == name]
+            for chunk in (numbers[i : i + 500] for i in range(0, len(numbers), 500)):
+                for n, v, k, value in conn.execute(
+                    select(
+                        version_tags.c.name,
+                        version_tags.c.version,
+                        version_tags.c.key,
+                        version_tags.c.value,
+                    ).where(version_tags.c.name == name, version_tags.c.version.in_(chunk))
+                ).all():
+                    tags.setdefault((n, v), {})[k] = value
+                for n, v, a in conn.execute(
+                    select(aliases.c.name, aliases.c.version, aliases.c.alias)
+                    .where(aliases.c.name == name, aliases.c.version.in_(chunk))
+                    .order_by(aliases.c.alias)
+                ).all():
+                    held.setdefault((n, v), []).append(a)
+        return [
+            ModelVersion(
+                name=row.name,
+                version=row.version,
+                digest=row.digest,
+                manifest_blob=row.manifest_blob,
+                flavor=row.flavor,
+                description=row.description,
+                created_at=to_datetime(row.created_at),
+                created_by=row.created_by,
+                size_bytes=row.size_bytes,
+                metrics=row.metrics,
+                params=row.params,
+                tags=tags.get((row.name, row.version), {}),
+                aliases=tuple(held.get((row.name, row.version), ())),
             )
-            .scalars()
-            .all()
-        )
-        return ModelVersion(
-            name=row.name,
-            version=row.version,
-            digest=row.digest,
-            manifest_blob=row.manifest_blob,
-            flavor=row.flavor,
-            description=row.description,
-            created_at=to_datetime(row.created_at),
-            created_by=row.created_by,
-            size_bytes=row.size_bytes,
-            metrics=row.metrics,
-            params=row.params,
-            tags=tags,
-            aliases=tuple(held),
-        )
+            for row in rows
+        ]
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         with self.read() as conn:
@@ -407,7 +441,7 @@ class SqlRegistryStore:
         with self.read() as conn:
             if name is not None:
                 self._model_row(conn, name)
-            return [self._version(conn, row) for row in conn.execute(query).all()]
+            return self._versions(conn, conn.execute(query).all())
 
     def set_version_description(
         self, name: str, version: int, description: str, *, actor: str
