@@ -31,3 +31,24 @@ def test_import_then_convert(cli: Cli) -> None:
     assert converted["max_probability_difference"] <= 1e-5
     code, _, err = cli("convert", "churn/2", "--to", "onnx")  # ONNX is not converted again
     assert code != 0 and "this one is onnx" in err
+
+
+def test_import_a_registered_model_from_a_local_tracking_store(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.package.test_mlflow_stores import STORES, _sqlite
+
+    monkeypatch.chdir(
+        STORES / "sqlite"
+    )  # its artifact locations are relative, as MLflow reads them
+    tracking = _sqlite(tmp_path)
+    doc = cli.json("import", "mlflow", "models:/churn@champion", "--name", "churn",
+                   "--tracking-uri", tracking)  # fmt: skip
+    assert doc == {"name": "churn", "version": 1, "flavor": "sklearn"}
+    shown = cli.json("models", "show", "churn")
+    assert isinstance(shown, dict)
+    assert shown["versions"][0]["metrics"] == {"accuracy": 0.61}  # the run's, read from the store
+    code, _, err = cli("import", "mlflow", "models:/churn@nobody", "--name", "churn",
+                       "--tracking-uri", tracking)  # fmt: skip
+    assert code != 0 and "alias churn@nobody not found" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -79,6 +79,28 @@ def test_linear_pipeline_is_exact_on_log_odds(
     assert np.abs(explanation.outputs - fitted.decision_function(X.head(40))).max() < EXACT
     # the base value is the log-odds at the background's mean of the derived features
     assert np.ptp(explanation.base_values) == 0
+    # the predictions come from the features transformed once for the explanation, and are
+    # the pipeline's own
+    assert explanation.predictions.tolist() == fitted.predict(X.head(40)).tolist()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_value_that_overflows_inside_the_pipeline_is_bad_input(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from shipyard.core.errors import SchemaError
+
+    X, y = cancer
+    fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    model = _packaged(tmp_path, fitted, X, y)
+    bad = X.head(2).copy()
+    bad.loc[0, "mean smoothness"] = 1e307  # valid for the signature; infinite once scaled
+    with pytest.raises(SchemaError, match="too large for this model"):
+        model.explain(bad)
 
 
 def test_forest_multiclass_explains_the_predicted_class(tmp_path: Path) -> None:

@@ -23,6 +23,13 @@ def test_fold_keeps_outputs_axis() -> None:
     assert folded[0, 1].tolist() == [0 + 4, 1 + 5]
 
 
+def test_fold_of_one_feature_per_column_in_order_is_the_values() -> None:
+    values = np.arange(12, dtype=float).reshape(2, 3, 2)
+    assert np.array_equal(fold(values, owners=[0, 1, 2], n_columns=3), values)
+    swapped = fold(values, owners=[1, 0, 2], n_columns=3)
+    assert np.array_equal(swapped[:, [1, 0, 2]], values)
+
+
 def test_fold_refuses_mismatched_owners() -> None:
     with pytest.raises(ValueError, match="owners"):
         fold(np.zeros((1, 3)), owners=[0, 1], n_columns=2)

@@ -113,9 +113,12 @@ class UntrustedCode(UnsafeFormatError):
 class MissingDependency(ShipyardError):
     """An optional dependency is not installed."""
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, *, needed_for: str | None = None) -> None:
+        hint = f"install it with: pip install 'shipyard[{extra}]'"
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'shipyard[{extra}]'"
+            f"{needed_for} needs {package}, which is not installed; {hint}"
+            if needed_for
+            else f"{package} is not installed; {hint}"
         )
         self.package = package
         self.extra = extra

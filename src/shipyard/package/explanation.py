@@ -145,16 +145,20 @@ def explain_rows(
     budget: int = DEFAULT_BUDGET,
 ) -> Explanation:
     """Explain each row of validated tabular ``data``: one output per row (see the module doc)."""
-    predictions = np.asarray(predictor.predict(data))
     attribution = attribute(flavor, predictor, data, background, budget=budget)
     assert attribution is not None
+    predictions = (
+        attribution.predictions
+        if attribution.predictions is not None
+        else np.asarray(predictor.predict(data))
+    )
     index, explained = _choose_outputs(attribution, predictions, target)
     rows = np.arange(len(data))
     values = attribution.values[rows, :, index]
     base = attribution.base[rows, index]
     note = "exact" if attribution.exact else _note(background, budget, len(data.columns))
     return Explanation(
-        columns=tuple(str(c) for c in data.columns),
+        columns=tuple(map(str, data.columns.tolist())),
         predictions=predictions,
         base_values=np.asarray(base, dtype=np.float64),
         attributions=np.asarray(values, dtype=np.float64),

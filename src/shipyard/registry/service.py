@@ -143,12 +143,9 @@ class RegistryService:
 
         check_name(name)
         with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
-            folder = Path(source)
-            if source.startswith(("runs:/", "models:/")):
-                folder = importer.download(source, tracking_uri, Path(tmp))
-            imported = importer.read_folder(folder, allow_pickle=allow_pickle)
-            if tracking_uri:
-                imported = importer.with_run(imported, tracking_uri)
+            imported = importer.read_source(
+                source, tracking_uri=tracking_uri, allow_pickle=allow_pickle, workdir=Path(tmp)
+            )
             if imported.sample is None:
                 raise InvalidArgument(
                     f"{source} has no input example; Shipyard needs one for the signature and "

@@ -32,6 +32,8 @@ def fold(values: npt.NDArray[Any], owners: Sequence[int], n_columns: int) -> Flo
     owner = np.asarray(owners, dtype=np.int64)
     if owner.size and (owner.min() < 0 or owner.max() >= n_columns):
         raise ValueError(f"owners must index {n_columns} input columns")
+    if len(owner) == n_columns and np.array_equal(owner, np.arange(n_columns)):
+        return arr  # one derived feature per column, in order: nothing to sum
     mapping = np.zeros((len(owners), n_columns))
     mapping[np.arange(len(owners)), owner] = 1.0
     if arr.ndim == 2:

@@ -25,7 +25,11 @@ def import_mlflow(
     tracking_uri: str | None = typer.Option(
         None,
         "--tracking-uri",
-        help="MLflow tracking server, for URIs and the run's params/metrics.",
+        help=(
+            "MLflow tracking store, for runs:/ and models:/ URIs and the run's params/metrics: "
+            "sqlite:///mlflow.db or an mlruns folder (read directly), or a server URL (needs "
+            "the mlflow extra)."
+        ),
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -53,7 +53,9 @@ class Attribution:
     ``values`` is ``(rows, columns, outputs)``, ``base`` is ``(rows, outputs)``; for every row and
     output ``base + values.sum(axis=1)`` is the model's output of kind ``output`` (``probability``,
     ``log-odds``, ``margin`` or ``value``). ``outputs`` names the class of each output (None for a
-    single regression output).
+    single regression output). ``predictions`` are the model's own predictions of the rows when
+    the explainer computed them on the way (a pipeline's preprocessing then runs once, not twice);
+    None lets the caller ask the predictor.
     """
 
     values: npt.NDArray[np.float64]
@@ -62,6 +64,7 @@ class Attribution:
     method: str
     exact: bool
     outputs: tuple[Any, ...] | None = None
+    predictions: npt.NDArray[Any] | None = None
 
 
 @runtime_checkable

@@ -149,4 +149,5 @@ class SklearnFlavor:
 
         if not isinstance(predictor, SklearnPredictor):
             return None
-        return explain_estimator(predictor.model, data, background)
+        with _overflow_is_bad_input():  # the explainer runs the pipeline's predict itself
+            return explain_estimator(predictor.model, data, background)

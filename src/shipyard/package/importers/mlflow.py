@@ -14,22 +14,35 @@ What is read, by flavor (the first of these the ``MLmodel`` lists):
 
 What is kept: the signature's column types (applied to the input example, from which Shipyard's
 signature and reference profile are computed), the run id, MLflow's requirements (in the lineage),
-and the run's params and metrics when a tracking server is given.
+and the run's params and metrics when a tracking store is given. ``runs:/`` and ``models:/`` URIs
+of a local store are resolved without mlflow (``mlflow_store``).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from shipyard.core.errors import InvalidArgument, NotFound, PackageError, UnsafeFormatError
+from shipyard.core.errors import (
+    InvalidArgument,
+    MissingDependency,
+    NotFound,
+    PackageError,
+    UnsafeFormatError,
+)
 from shipyard.package.flavors.base import require
+from shipyard.package.importers.mlflow_store import (
+    RunData,
+    local_path,
+    open_store,
+    resolve,
+)
 
 Read = tuple[Any, str, dict[str, Any]]
 """(model object, Shipyard flavor that saves it, flavor options)."""
@@ -110,28 +123,70 @@ def read_folder(source: Path, *, allow_pickle: bool = False) -> MlflowModel:
     )
 
 
-def with_run(imported: MlflowModel, tracking_uri: str) -> MlflowModel:
-    """The run's params and metrics from a tracking server (needs the ``mlflow`` extra)."""
-    if not imported.run_id:
+def read_source(
+    source: str, *, tracking_uri: str | None, allow_pickle: bool, workdir: Path
+) -> MlflowModel:
+    """A model folder, or a ``runs:/`` / ``models:/`` URI of the store at ``tracking_uri``, read
+    (see the module doc); with ``tracking_uri`` the run's params and metrics come along.
+
+    A local store (``sqlite:///...`` or an ``mlruns`` folder) is read directly; a tracking server
+    or artifacts off the local disk need the ``mlflow`` extra, which downloads into ``workdir``.
+    """
+    folder, run_id = Path(source), None
+    if source.startswith(("runs:/", "models:/")):
+        folder, run_id = _locate(source, tracking_uri, workdir)
+    imported = read_folder(folder, allow_pickle=allow_pickle)
+    run_id = imported.run_id or run_id
+    if run_id and imported.run_id is None:  # a model saved into a run's artifacts by hand
+        imported = replace(
+            imported, run_id=run_id, lineage={**imported.lineage, "mlflow_run_id": run_id}
+        )
+    if not tracking_uri or not run_id:
         return imported
-    mlflow = require("mlflow", "mlflow")
-    run = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(imported.run_id)
-    return MlflowModel(
-        **{
-            **imported.__dict__,
-            "params": dict(run.data.params),
-            "metrics": {k: float(v) for k, v in run.data.metrics.items()},
-        }
+    data = _run_data(run_id, tracking_uri)
+    return replace(imported, params=data.params, metrics=data.metrics)
+
+
+def _locate(uri: str, tracking_uri: str | None, workdir: Path) -> tuple[Path, str | None]:
+    if not tracking_uri:
+        raise InvalidArgument(f"{uri} needs --tracking-uri (the MLflow tracking store or server)")
+    store = open_store(tracking_uri)
+    if store is None:
+        mlflow = _mlflow(f"reading {tracking_uri} (not a sqlite:/// database or an mlruns folder)")
+        downloaded = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(workdir), tracking_uri=tracking_uri
+        )
+        return Path(downloaded), None
+    found = resolve(store, uri)
+    local = local_path(found.location)
+    if local is None:
+        mlflow = _mlflow(f"reading {found.location} (where {uri} is)")
+        downloaded = mlflow.artifacts.download_artifacts(
+            artifact_uri=found.location, dst_path=str(workdir)
+        )
+        return Path(downloaded), found.run_id
+    if not (local / "MLmodel").is_file():
+        raise NotFound(f"{uri}: no MLflow model at {local} (no MLmodel file)")
+    return local, found.run_id
+
+
+def _run_data(run_id: str, tracking_uri: str) -> RunData:
+    store = open_store(tracking_uri)
+    if store is not None:
+        return store.run_data(run_id)
+    mlflow = _mlflow(f"reading {tracking_uri} (not a sqlite:/// database or an mlruns folder)")
+    run = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    return RunData(
+        params=dict(run.data.params),
+        metrics={k: float(v) for k, v in run.data.metrics.items()},
     )
 
 
-def download(uri: str, tracking_uri: str | None, target: Path) -> Path:
-    """A ``runs:/`` or ``models:/`` URI fetched into ``target`` (needs the ``mlflow`` extra)."""
-    if not tracking_uri:
-        raise InvalidArgument(f"{uri} needs --tracking-uri (the MLflow tracking server)")
-    mlflow = require("mlflow", "mlflow")
-    mlflow.set_tracking_uri(tracking_uri)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
+def _mlflow(needed_for: str) -> Any:
+    try:
+        return require("mlflow", "mlflow")
+    except MissingDependency as exc:
+        raise MissingDependency("mlflow", "mlflow", needed_for=needed_for) from exc
 
 
 # -- flavors -----------------------------------------------------------------------------------------
