@@ -74,6 +74,34 @@ def test_parquet_in_order_with_kept_columns_and_probabilities(
     assert audit[0].target == "cancer/1" and audit[0].details["rows"] == len(frame)
 
 
+def test_a_parquet_chunk_with_a_bad_row_is_scored_row_by_row_around_it(
+    svc: Services, cancer_file: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Chunks that validate stay in Arrow; the one with an infinite value takes the DataFrame
+    path, which finds the row; both kinds land in one output file, in order."""
+    _, frame = cancer_file
+    frame = frame.copy()
+    frame.loc[150, "mean radius"] = np.inf
+    path = tmp_path / "bad.parquet"
+    frame.to_parquet(path, row_group_size=100)
+    out = tmp_path / "out.parquet"
+    result = svc.batch_scoring().score(
+        "cancer@champion",
+        [str(path)],
+        str(out),
+        ScoreOptions(batch_size=64, on_error="skip", columns=("customer",)),
+    )
+    assert result.rows == len(frame) - 1 and result.rejected == 1
+    rejects = pd.read_parquet(tmp_path / "out.rejects.parquet")
+    assert rejects["_row"].tolist() == [150] and "mean radius" in rejects["_error"][0]
+    scored = pd.read_parquet(out)
+    good = frame.drop(index=150)
+    assert scored["customer"].tolist() == good["customer"].tolist()
+    model = svc.registry.load("cancer/1")
+    expected = model.predict(good.drop(columns="customer"))
+    assert scored["prediction"].tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
 def test_text_formats_round_trip_with_selected_columns(
     svc: Services,

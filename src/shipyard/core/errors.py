@@ -136,15 +136,21 @@ class ModelFailure(ShipyardError):
 
 
 class Unavailable(ShipyardError):
-    """A backing service cannot be reached, or a model is not ready yet."""
+    """A backing service cannot be reached, or a model is not ready yet; with ``retry_after``,
+    the caller may retry after that many seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Overloaded(Unavailable):
     """Too much work is queued; the caller should retry after ``retry_after`` seconds."""
 
+    retry_after: float
+
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 __all__ = [

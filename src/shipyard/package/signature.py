@@ -328,8 +328,32 @@ def _numeric_fast_path(data: object, columns: tuple[ColumnSpec, ...]) -> pd.Data
     return frame
 
 
+def _typed_frame_fast_path(
+    data: pd.DataFrame, columns: tuple[ColumnSpec, ...]
+) -> pd.DataFrame | None:
+    """A DataFrame that already has the signature's numeric columns, in order, with their exact
+    dtypes and only finite values (a batch job's chunk read from Parquet): its data is used
+    without a copy (a new frame object over it: callers may add columns to what they get). None:
+    take the other paths."""
+    if len(data) == 0 or len(data.columns) != len(columns):
+        return None
+    for spec, name, dtype in zip(columns, data.columns, data.dtypes, strict=True):
+        if str(name) != spec.name or dtype != np.dtype(spec.dtype):
+            return None
+    for spec, name in zip(columns, data.columns, strict=True):
+        if spec.dtype in FLOAT_TYPES and not np.isfinite(data[name].to_numpy()).all():
+            return None
+    if isinstance(data.index, pd.RangeIndex) and data.index.start == 0 and data.index.step == 1:
+        return data.copy(deep=False)
+    return data.reset_index(drop=True)
+
+
 def _validate_columns(data: object, columns: tuple[ColumnSpec, ...]) -> pd.DataFrame:
     if all(c.dtype in (*INTEGER_TYPES, *FLOAT_TYPES) and not c.nullable for c in columns):
+        if isinstance(data, pd.DataFrame):
+            typed = _typed_frame_fast_path(data, columns)
+            if typed is not None:
+                return typed
         fast = _numeric_fast_path(data, columns)
         if fast is not None:
             return fast

@@ -42,6 +42,18 @@ def check_decoded_cost(body: bytes, factor: int = MAX_DECODE_FACTOR) -> None:
 
 
 async def read_body(request: Request, limit: int, timeout: float = DEFAULT_BODY_TIMEOUT_S) -> bytes:
+    body = _decode(request, await receive_body(request, limit, timeout), limit)
+    content_type = request.headers.get("content-type", "application/json").lower()
+    binary = "inference-header-content-length" in request.headers
+    if not binary and ("json" in content_type or not content_type.startswith("text/")):
+        check_decoded_cost(body)
+    return body
+
+
+async def receive_body(
+    request: Request, limit: int, timeout: float = DEFAULT_BODY_TIMEOUT_S
+) -> bytes:
+    """The body as sent (still compressed), within ``limit`` bytes and ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is {declared} bytes, over the limit of {limit} bytes")
@@ -58,12 +70,7 @@ async def read_body(request: Request, limit: int, timeout: float = DEFAULT_BODY_
         raise RequestTimeout(
             f"the request body did not arrive within {timeout:g} s ({size} bytes received)"
         ) from exc
-    body = _decode(request, b"".join(chunks), limit)
-    content_type = request.headers.get("content-type", "application/json").lower()
-    binary = "inference-header-content-length" in request.headers
-    if not binary and ("json" in content_type or not content_type.startswith("text/")):
-        check_decoded_cost(body)
-    return body
+    return b"".join(chunks)
 
 
 def _decode(request: Request, body: bytes, limit: int) -> bytes:

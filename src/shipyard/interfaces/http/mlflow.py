@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,14 +26,19 @@ from shipyard.serving.dataplane import InferResult
 log = logging.getLogger("shipyard.http")
 
 
+def several_endpoints(names: Iterable[str]) -> InvalidArgument:
+    """The answer to ``/invocations`` (no endpoint named) when several endpoints are served."""
+    return InvalidArgument(
+        "several endpoints are served; post to /endpoints/{name}/invocations "
+        f"(one of: {', '.join(names)})"
+    )
+
+
 async def _invocations(
     request: Request, state: ServerState, name: str
 ) -> tuple[Response, InferResult]:
     if "model" not in request.path_params and state.default_endpoint() is None:
-        raise InvalidArgument(
-            "several endpoints are served; post to /endpoints/{name}/invocations "
-            f"(one of: {', '.join(state.dataplane.endpoints)})"
-        )
+        raise several_endpoints(state.dataplane.endpoints)
     body = await read_body(request, state.config.max_body_bytes, state.config.body_timeout)
     loaded = state.dataplane.serving(name)  # routes of one deployment share a signature
     decoded = mlflow.decode(

@@ -1,12 +1,14 @@
-"""``shipyard serve --backend ray``: the same ASGI app as the ingress of a Ray Serve deployment.
+"""``shipyard serve --backend ray``: each endpoint a Ray Serve deployment, behind one ingress.
 
-Each replica builds the app exactly as a uvicorn worker does (``create_app`` over settings read
-from its environment), so routes, protocols, validation, batching, authentication, metrics and the
-prediction log are the same code; each replica follows the registry on its own (alias moves and
-rollout weights reach every replica with the same load-then-swap) and writes its own log segments
-to the shared log store. Ray Serve's proxy routes requests to replicas, restarts a dead replica, and
-scales on ongoing requests with ``autoscale``. The controller (rollouts, monitors, policies) runs
-once, in the process that deployed the application.
+Every endpoint is a deployment of its own (``shipyard-<endpoint>``), whose replicas build the app
+exactly as a uvicorn worker does (``create_app`` over settings read from the replica's
+environment), for that endpoint: routes, protocols, validation, batching, authentication, metrics
+and the prediction log are the same code. Each replica follows the registry on its own (alias moves
+and rollout weights reach every replica with the same load-then-swap) and writes its own log
+segments to the shared log store. The ``shipyard`` ingress deployment routes requests to them and
+retries or answers 503 for a replica lost mid-request (``ray_ingress``). Ray Serve restarts dead
+replicas and scales each deployment on its ongoing requests with ``autoscale``. The controller
+(rollouts, monitors, policies) runs once, in the process that deployed the application.
 
 Ray is an optional extra (``pip install 'shipyard[ray]'``), imported here only.
 """
@@ -25,7 +27,9 @@ from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 
 APP_NAME = "shipyard"
 REPLICA_CPUS = 0.5
-"""CPUs a replica reserves: prediction runs in its threads; two replicas fit a 1-CPU node."""
+"""CPUs an endpoint replica reserves: prediction runs in its threads; two fit a 1-CPU node."""
+INGRESS_CPUS = 0.0
+"""The ingress only waits on the endpoints' replicas: it reserves no CPU."""
 
 
 @dataclass(frozen=True)
@@ -79,32 +83,53 @@ def build_replica_app() -> Starlette:
     return app
 
 
-def application(config: ServeConfig, env: dict[str, str], options: RayServeOptions) -> Any:
-    """The Ray Serve application (not deployed): one ingress deployment over every endpoint."""
-    _, serve = import_serve()
-    replica_config = config.model_copy(update={"controller": False, "metrics_dir": None})
-    env_vars = {**env, ENV_VAR: replica_config.model_dump_json()}
+def deployment_name(endpoint: str) -> str:
+    return f"{APP_NAME}-{endpoint}"
 
-    class ShipyardIngress:
-        pass
 
-    settings: dict[str, Any] = {
-        "name": "shipyard",
-        "ray_actor_options": {"num_cpus": REPLICA_CPUS, "runtime_env": {"env_vars": env_vars}},
-        "max_ongoing_requests": options.max_ongoing_requests,
-        "health_check_period_s": 2,
-        "graceful_shutdown_timeout_s": 20,
-    }
-    if options.autoscale is not None:
-        settings["autoscaling_config"] = {
+def _scaling(options: RayServeOptions) -> dict[str, Any]:
+    if options.autoscale is None:
+        return {"num_replicas": options.replicas}
+    return {
+        "autoscaling_config": {
             "min_replicas": options.autoscale[0],
             "max_replicas": options.autoscale[1],
             "target_ongoing_requests": options.target_ongoing_requests,
         }
-    else:
-        settings["num_replicas"] = options.replicas
-    deployment = serve.deployment(**settings)(serve.ingress(build_replica_app)(ShipyardIngress))
-    return deployment.bind()
+    }
+
+
+def application(config: ServeConfig, env: dict[str, str], options: RayServeOptions) -> Any:
+    """The Ray Serve application (not deployed): a deployment per endpoint, and the ingress."""
+    _, serve = import_serve()
+    from shipyard.interfaces.http.ray_ingress import EndpointReplica, Ingress
+
+    # the controller runs in the deploying process; gRPC and multiprocess metrics are uvicorn's
+    shared = config.model_copy(update={"controller": False, "metrics_dir": None, "grpc_port": None})
+    endpoints = {}
+    for endpoint in config.endpoints:
+        one = shared.model_copy(update={"endpoints": [endpoint]})
+        deployment = serve.deployment(
+            EndpointReplica,
+            name=deployment_name(endpoint.name),
+            ray_actor_options={
+                "num_cpus": REPLICA_CPUS,
+                "runtime_env": {"env_vars": {**env, ENV_VAR: one.model_dump_json()}},
+            },
+            max_ongoing_requests=options.max_ongoing_requests,
+            health_check_period_s=2,
+            graceful_shutdown_timeout_s=20,
+            **_scaling(options),
+        )
+        endpoints[endpoint.name] = deployment.bind()
+    ingress = serve.deployment(
+        Ingress,
+        name=APP_NAME,
+        ray_actor_options={"num_cpus": INGRESS_CPUS},
+        max_ongoing_requests=options.max_ongoing_requests * len(endpoints),
+        **_scaling(options),
+    )
+    return ingress.bind(endpoints, shared.model_dump_json())
 
 
 def deploy(

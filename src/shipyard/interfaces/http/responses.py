@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from shipyard.core.errors import Conflict, ModelFailure, Overloaded, SchemaError, ShipyardError
+from shipyard.core.errors import Conflict, ModelFailure, SchemaError, ShipyardError, Unavailable
 from shipyard.interfaces.http.errors import mlflow_code, status_of
 from shipyard.interfaces.http.requestid import request_id
 from shipyard.interfaces.http.state import ServerState, server_state
@@ -35,7 +35,7 @@ def error_response(exc: ShipyardError, protocol: str, rid: str) -> Response:
     status = status_of(exc)
     headers = (
         {"Retry-After": str(max(1, round(exc.retry_after)))}
-        if isinstance(exc, Overloaded)
+        if isinstance(exc, Unavailable) and exc.retry_after is not None
         else None
     )
     if protocol == "mlflow":

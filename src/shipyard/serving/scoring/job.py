@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from shipyard.core.errors import InvalidArgument, SchemaError
 from shipyard.registry.service import RegistryService
 from shipyard.serving.runtime import LoadedVersion
@@ -237,7 +239,8 @@ class BatchScoring:
             first = True
             for chunk, position in source.chunks(options.batch_size):
                 if first:
-                    scorer.check_columns(list(chunk.columns), source.url)
+                    names = chunk.column_names if isinstance(chunk, pa.Table) else chunk.columns
+                    scorer.check_columns(list(names), source.url)
                     first = False
                 scored = scorer.score(chunk)
                 yield ScoredStream(source, scored, len(chunk), position)

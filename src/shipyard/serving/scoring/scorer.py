@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from shipyard.core.errors import InvalidArgument, SchemaError
 from shipyard.package.signature import FLOAT_TYPES, INTEGER_TYPES
@@ -58,7 +59,8 @@ class ScoreOptions:
 class Scored:
     """One scored chunk: the output rows, and the rows set aside with their error."""
 
-    output: pd.DataFrame
+    output: pd.DataFrame | pa.Table
+    """The scored rows: the kept input columns and the scores (Arrow for an Arrow chunk)."""
     rejects: pd.DataFrame
     """Input rows that failed the signature check, with ``_row`` (position in the chunk) and
     ``_error``."""
@@ -132,7 +134,13 @@ class ChunkScorer:
 
     # -- scoring --------------------------------------------------------------------------------
 
-    def score(self, chunk: pd.DataFrame) -> Scored:
+    def score(self, chunk: pd.DataFrame | pa.Table) -> Scored:
+        """Score one chunk. An Arrow chunk (read from Parquet) whose rows all validate keeps its
+        columns in Arrow: only the model's features become a DataFrame, and the output is the
+        input table with the score columns appended, without a copy. Otherwise, as a DataFrame."""
+        if isinstance(chunk, pa.Table):
+            scored = self._score_arrow(chunk)
+            return scored if scored is not None else self.score(chunk.to_pandas())
         received = time.perf_counter()
         chunk = chunk.reset_index(drop=True)
         features, bad = self._features(chunk)
@@ -152,14 +160,51 @@ class ChunkScorer:
         if validated is None:
             return Scored(self._output(good, None), rejects)
         prediction = self.loaded.predict(validated, self.want_proba)
-        event = self._event(good, validated, prediction, received)
+        ids = self.options.id_column
+        event = self._event(None if ids is None else good[ids], validated, prediction, received)
         return Scored(self._output(good, prediction), rejects, event)
+
+    def _score_arrow(self, chunk: pa.Table) -> Scored | None:
+        """The fast path of ``score``; None when a row does not validate (the caller then takes
+        the DataFrame path, which finds the rows at fault)."""
+        received = time.perf_counter()
+        cols = self.feature_columns
+        present = [c for c in cols if c in chunk.column_names] if cols is not None else None
+        features = (chunk if present is None else chunk.select(present)).to_pandas()
+        try:
+            validated = self.loaded.model.validate(features)
+        except SchemaError:
+            return None
+        prediction = self.loaded.predict(validated, self.want_proba)
+        kept = self.options.columns
+        out = chunk.select(list(kept)) if kept is not None else chunk
+        for name, values in self._score_columns(prediction):
+            out = out.append_column(name, _arrow_array(values))
+        ids = self.options.id_column
+        id_values = None if ids is None else chunk.column(ids).to_pandas()
+        event = self._event(id_values, validated, prediction, received)
+        return Scored(out, _no_rejects(features), event)
+
+    def _score_columns(self, prediction: Prediction | None) -> list[tuple[str, Any]]:
+        """The columns a chunk's scores add: ``prediction``, and ``proba_<class>`` with --proba."""
+        preds = prediction.predictions if prediction is not None else np.empty(0)
+        out: list[tuple[str, Any]] = [(PREDICTION, preds.tolist() if preds.ndim > 1 else preds)]
+        if self.options.proba:
+            proba = prediction.probabilities if prediction is not None else None
+            for j, cls in enumerate(self.loaded.model.classes or ()):
+                out.append(
+                    (f"{PROBA_PREFIX}{cls}", proba[:, j] if proba is not None else np.empty(0))
+                )
+        return out
 
     def _features(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, list[BadRow]]:
         cols = self.feature_columns
         if cols is None:  # a tensor signature: the whole row is the input
             return chunk, []
-        features = chunk[[c for c in cols if c in chunk.columns]]
+        if list(chunk.columns) == cols:
+            features = chunk
+        else:
+            features = chunk[[c for c in cols if c in chunk.columns]]
         if not self.text_input:
             return features, []
         bad: list[BadRow] = []
@@ -203,7 +248,7 @@ class ChunkScorer:
 
     def _rejects(self, chunk: pd.DataFrame, bad: list[BadRow]) -> pd.DataFrame:
         if not bad:
-            return chunk.iloc[:0].assign(**{ROW_COLUMN: pd.Series(dtype="int64")})
+            return _no_rejects(chunk)
         rows = [b.row for b in bad]
         out = chunk.iloc[rows].reset_index(drop=True)
         out[ROW_COLUMN] = np.asarray(rows, dtype=np.int64)
@@ -213,20 +258,11 @@ class ChunkScorer:
     def _output(self, good: pd.DataFrame, prediction: Prediction | None) -> pd.DataFrame:
         kept = list(self.options.columns) if self.options.columns is not None else None
         out = good[kept] if kept is not None else good
-        out = out.copy() if kept is not None else out.copy(deep=False)
-        n = len(out)
-        preds = prediction.predictions if prediction is not None else np.empty(0)
-        out[PREDICTION] = preds.tolist() if preds.ndim > 1 else preds[:n]
-        if self.options.proba:
-            classes = self.loaded.model.classes or ()
-            proba = prediction.probabilities if prediction is not None else None
-            for j, cls in enumerate(classes):
-                out[f"{PROBA_PREFIX}{cls}"] = proba[:, j] if proba is not None else np.empty(0)
-        return out
+        return out.assign(**dict(self._score_columns(prediction)))
 
     def _event(
         self,
-        good: pd.DataFrame,
+        ids: pd.Series | None,
         validated: Any,
         prediction: Prediction,
         received: float,
@@ -234,7 +270,6 @@ class ChunkScorer:
         if self.log_sink is None:
             return None
         self._chunks += 1
-        ids = self.options.id_column
         event = PredictionEvent(
             request_id=f"batch-{self.job_id}-{self._chunks}",
             ts=time.time(),
@@ -248,10 +283,20 @@ class ChunkScorer:
             predictions=prediction.predictions,
             probabilities=prediction.probabilities,
             classes=self.loaded.model.classes,
-            row_ids=None if ids is None else good[ids].astype(str).tolist(),
+            row_ids=None if ids is None else ids.astype(str).tolist(),
         )
         self.log_sink(event)
         return event
+
+
+def _no_rejects(chunk: pd.DataFrame) -> pd.DataFrame:
+    return chunk.iloc[:0].assign(**{ROW_COLUMN: pd.Series(dtype="int64")})
+
+
+def _arrow_array(values: Any) -> pa.Array:
+    if isinstance(values, np.ndarray):
+        return pa.array(np.ascontiguousarray(values))
+    return pa.array(values)
 
 
 __all__ = ["BATCH_ROUTE", "ChunkScorer", "ScoreOptions", "Scored"]
