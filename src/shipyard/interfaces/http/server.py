@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from shipyard.core.errors import Conflict, InvalidArgument, Unavailable
 from shipyard.interfaces.http.config import ENV_VAR, ServeConfig
 from shipyard.interfaces.http.logs import configure_logging
+from shipyard.interfaces.http.protocol import BoundedHttpToolsProtocol
 
 if TYPE_CHECKING:
     from shipyard.lifecycle.controller import Controller
@@ -29,9 +30,6 @@ WORKER_HEALTHCHECK_S = 60
 """How long uvicorn's supervisor waits for a worker to start and to answer its pings. Its default
 (5 s) is shorter than a worker's start (imports, registry, models) on a busy host, where it killed
 and respawned workers in a loop without ever serving."""
-MAX_HEADER_BYTES = 64 * 1024
-"""Most bytes of a request line plus headers. Enforced by the h11 parser while it reads them (a
-middleware only sees headers already parsed; httptools has no such limit), so serve runs h11."""
 
 
 def create_app_from_env() -> Starlette:
@@ -102,8 +100,8 @@ def run(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         server_header=False,
-        http="h11",
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        http=BoundedHttpToolsProtocol,  # httptools, with a bound on the request head
+        ws="none",  # no WebSocket routes: nor the websockets import
     )
     try:  # what uvicorn.run does, on the socket bound already
         if workers > 1:
