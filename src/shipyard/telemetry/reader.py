@@ -30,9 +30,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -41,6 +40,9 @@ from shipyard.telemetry._storage import FEEDBACK, PREDICTIONS, SegmentStore, is_
 from shipyard.telemetry._summary import summary_dict, summary_sql
 from shipyard.telemetry.index import RequestIndex
 from shipyard.telemetry.records import BASE_SCHEMA
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 _RETRIES = 5
@@ -92,10 +94,8 @@ class LogReader:
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
         self.store = SegmentStore(root, storage_options)
-        self._db = duckdb.connect(":memory:")
-        self._db.execute("SET GLOBAL TimeZone = 'UTC'")
-        if not self.store.local:
-            self._db.register_filesystem(self.store.fs)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        """Opened by the first query: a server that never reads its log never loads DuckDB."""
         self._lock = threading.Lock()
         self.index = RequestIndex(self.store)
         self._tail: dict[str, tuple[str, dict[str, int]]] = {}  # raw path -> (endpoint, rows)
@@ -103,10 +103,14 @@ class LogReader:
         self._final_days: set[str] = set()  # day folders holding one day- file: no raw tail
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
 
     def _retrying(self, query: Callable[[], T]) -> T:
         """Run ``query`` (which lists files itself), again when a listed file vanished."""
+        import duckdb
+
         for attempt in range(_RETRIES):
             try:
                 return query()
@@ -117,6 +121,14 @@ class LogReader:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
+            if self._db is None:
+                import duckdb
+
+                db = duckdb.connect(":memory:")
+                db.execute("SET GLOBAL TimeZone = 'UTC'")
+                if not self.store.local:
+                    db.register_filesystem(self.store.fs)
+                self._db = db
             return self._db.cursor()
 
     def has_endpoint(self, endpoint: str) -> bool:
@@ -261,6 +273,8 @@ class LogReader:
         """Stream the window as Arrow record batches of at most ``batch_rows`` rows (unordered)."""
         if batch_rows <= 0:
             raise InvalidArgument("batch_rows must be positive")
+        import duckdb
+
         for attempt in range(_RETRIES):
             started = False
             try:
