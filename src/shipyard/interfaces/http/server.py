@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ WORKER_HEALTHCHECK_S = 60
 and respawned workers in a loop without ever serving."""
 
 
+_PR_SET_PDEATHSIG = 1
 _PRELOADED: dict[str, Model] = {}
 """Models loaded by the supervisor before it forked this worker, by package digest."""
 
@@ -54,7 +56,23 @@ def create_app_from_env() -> Starlette:
     from shipyard.interfaces.http.app import create_app
 
     config = ServeConfig.model_validate_json(os.environ[ENV_VAR])
+    if config.metrics_dir is not None:  # a worker of a supervisor
+        _exit_with_supervisor()
     return create_app(build(load_settings()), config, preloaded=_PRELOADED)
+
+
+def _exit_with_supervisor() -> None:
+    """Ask Linux for SIGTERM when the supervisor dies (even by SIGKILL): no orphaned worker."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    supervisor = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def preload(config: ServeConfig) -> int:
@@ -145,6 +163,9 @@ def run(
     """Serve on ``sock`` (from ``listen``): the models load in the workers, after the bind."""
     import uvicorn
 
+    from shipyard.package.flavors.sklearn import skip_default_trust
+
+    skip_default_trust()  # this process only serves: skops's default trust list is never used
     metrics_dir = None
     log_config: dict[str, Any] = configure_logging(log_format, log_level)
     if workers > 1:
