@@ -1,100 +1,95 @@
-"""Model-server benchmark: ``shipyard serve`` next to the in-process floor and a bare Starlette app.
+"""Model-server benchmark: ``shipyard serve`` next to a bare Starlette app holding the same model,
+every goal as a ratio to bare from one run, with MLflow's and BentoML's servers beside them
+(``--with-peers``).
 
 Two models are fitted on scikit-learn's breast-cancer data (``load_breast_cancer(as_frame=True)``,
-30 float columns): ``lr``, a StandardScaler + LogisticRegression pipeline, and ``rf``, a 100-tree
-RandomForestClassifier. Every request carries one row, ``{"records": [{...30 columns...}]}``, taken
-in turn from the first 64 rows of the data set, and asks for predictions only.
+30 float columns): ``lr``, a StandardScaler + LogisticRegression pipeline (the goals are judged on
+it), and ``rf``, a 100-tree RandomForestClassifier (the batching gain). Every request carries one
+row, ``{"records": [{...30 columns...}]}``, taken in turn from the first 64 rows of the data set, and
+asks for predictions only.
 
-What is measured, per model:
+Servers, each alone on CPU 0 (``taskset -c 0``), while this process and its load generator run on
+CPU 1 (so the client never eats the server's core):
 
-1. **floor** -- in-process ``model.predict`` of a 1-row DataFrame: p50/p99 latency and calls/s.
-2. **bare starlette** -- "the Python HTTP limit": a ~25-line Starlette app (``BARE_APP``, written to
-   a temporary file) under the same uvicorn, uvloop and httptools as ``shipyard serve``, in a
-   subprocess. It does ``orjson.loads`` -> ``DataFrame.from_records`` -> ``predict`` ->
-   ``orjson.dumps``, inline in the event loop: no validation, no thread hop, no metrics.
-3. **shipyard** -- ``shipyard serve lr@champion rf@champion`` on a fresh registry home (both models
-   logged with ``Client.log_model`` and aliased ``champion``), native route
-   ``POST /v1/models/{name}/predict?probabilities=false``, without batching and with ``--batching``
-   (``--max-batch-size 32 --max-wait-ms 5``). One server of each kind serves both models.
+* **bare starlette** -- "the Python HTTP limit": a ~30-line Starlette app (``BARE_APP``) holding the
+  pickled models, under the uvicorn, uvloop and httptools that ``shipyard serve`` uses: it does
+  ``orjson.loads`` -> ``DataFrame.from_records`` -> ``predict`` -> ``orjson.dumps`` in the event
+  loop, and nothing else;
+* **shipyard** -- ``shipyard serve lr@champion rf@champion`` on a fresh registry home, with its
+  defaults (adaptive batching on, prediction log on), native route
+  ``POST /v1/models/{name}/predict?probabilities=false``;
+* **shipyard --no-batching** -- the same without batching;
+* with ``--with-peers``: ``mlflow models serve`` and a BentoML service with the same pipeline (see
+  ``serve_peers.py``; their venvs are made on first use).
 
-For 2 and 3: throughput (2xx answers per second) and p50/p99 latency at concurrency 1 and 32, each
-step ``--duration`` seconds (and at most 200 000 requests) after a warm-up on the same connections.
-Only 2xx answers count; non-2xx answers and transport errors are counted and shown. With batching,
-the mean rows per ``predict`` call is read from the server's ``/metrics``.
+Measured:
 
-The load generator is a separate process (this script with ``--loadgen``) on uvloop, closed loop:
-``c`` workers, each with its own keep-alive connection, send the next request when the previous
-answer is in. The default client writes pre-encoded HTTP/1.1 requests on an asyncio protocol and
-parses answers with httptools (uvicorn's parser); ``--client httpx`` uses one httpx.AsyncClient
-instead. Both are measured against a bare-app route that does no work (``/null``), to show the
-client's own ceiling: on the 2-core machine this was written on, httpx saturates a core at about
-800 req/s at c=1 and 200 req/s at c=32 (its connection pool is the bottleneck, see
-encode/httpx#3215), the raw client does 9 000-13 000 req/s using under half a core, so it is the
-default. Over each measured window the generator reads its own CPU time, the server processes' CPU
-time (``/proc/PID/stat``) and the machine's (``/proc/stat``): "cli", "srv" and "other" CPU, in
-cores. "other" is noise from unrelated processes and is flagged above 0.25 cores. On 2 cores the
-client and the server share the CPUs, so a c=32 throughput is that of a server with one core.
+1. **cold start to first answer**: from ``Popen`` to the first 2xx answer to a prediction request
+   (polled every 10 ms), for bare and shipyard alternately, ``--starts`` times each after one
+   untimed start of each (the median is judged);
+2. for each server: throughput (2xx answers per second) and p50/p99 latency for ``lr`` at
+   concurrency 1 and 32, and ``rf`` at 32, each ``--duration`` seconds after a warm-up on the same
+   connections; Shipyard's rows per predict call come from its ``/metrics``;
+3. after that load: each process's VmRSS and the PSS of every process of the server
+   (``/proc/PID/smaps_rollup``), and where a worker's resident memory comes from;
+4. ``shipyard serve --workers 4``: the total PSS of its supervisor and workers after a short load,
+   against the one-worker server's;
+5. gRPC next to HTTP: ``shipyard serve --grpc-port`` answers ``lr`` over V2 binary HTTP and V2
+   gRPC, both driven by tritonclient's sync clients from this process, one request at a time, with
+   one raw FP64 tensor of 1 x 30 and of 10,000 x 30 (``--grpc-only`` runs just this part).
 
-Also measured, for every ``shipyard serve`` start: the time from ``Popen`` to the first HTTP answer
-("listening") and to the first 200 from ``GET /v2/health/ready`` (polled every 20 ms; the first
-start fetches the packages into an empty cache), each worker's own model load time (``/api/status``),
-and the VmRSS of every uvicorn worker after load with ``--workers 1`` and ``--workers 2`` (workers
-found by walking ``/proc``), with a breakdown of a worker's resident memory by origin (anonymous,
-or the files of each installed package, from ``/proc/PID/smaps``).
+The load generator is ``wrk`` (one thread, ``c`` keep-alive connections, closed loop, a Lua script
+that rotates the 64 bodies) when it is installed (``apt-get install wrk``), else this script with
+``--loadgen`` in a separate process: pre-encoded HTTP/1.1 requests on uvloop, answers parsed with
+httptools. Its ceiling on a bare route that does no work (``/null``) is shown. Over each measured
+window the CPU of the server's processes (``/proc/PID/stat``), of the client and of the whole
+machine (``/proc/stat``) is read: "srv", "cli" and "other" CPU, in cores; "other" is noise from
+unrelated processes and is flagged above 0.25 cores.
 
-gRPC next to HTTP: ``shipyard serve --grpc-port`` answers ``lr`` over V2 binary HTTP and V2 gRPC,
-both driven by tritonclient's sync clients from this process, one request at a time, with one raw
-FP64 tensor of 1 x 30 and of 10,000 x 30 (``--grpc-only`` runs just this part).
+Goals (PASS/FAIL, each shipyard / bare from this run): cold start <= 1.3x; VmRSS per worker
+<= 1.2x; lr throughput at c=1 >= 0.85x (with and without batching) and at c=32 without batching
+>= 0.9x; p99 <= 2x at c=1 and at c=32; total PSS with ``--workers 4`` <= 2.5x the one-worker
+server's; and batching, the default, costs nothing at c=1 (>= 0.9x of no batching) and brings
+>= 3x at c=32 on the random forest.
 
-Diagnosis (no HTTP, in this process): each stage of a request is timed alone -- for the bare app
-(parse, predict, encode) and for shipyard (``native.decode``, ``Signature.validate``,
-``LoadedVersion.predict`` inline, through ``run_in_executor``, and while another thread validates,
-``native.encode``, the executor hop, the Prometheus updates) -- and both ASGI apps are called
-directly, so the added latency splits into HTTP cost (bare over HTTP minus bare in process) and
-shipyard's own cost. A cProfile of the shipyard ASGI call (event-loop thread only) names the
-functions that cost the most.
-
-Targets (PASS/FAIL), per model: added latency of shipyard (no batching) over the floor at c=1,
-p50 <= 1 ms and p99 <= 3 ms; shipyard / bare starlette throughput >= 0.8 (c=1 and c=32);
-RandomForest batching / no-batching throughput at c=32 >= 3x; ready time <= 2 s.
-Peers (MLflow, BentoML) are not run yet: see ``peers_note``.
-
-Run from the repository root (about 3 minutes with the defaults, under 2 with --quick)::
+Run from the repository root (about 4 minutes with the defaults, 2 with --quick, plus the peers)::
 
     PYTHONPATH=src python bench/serve.py                     # 5 s per load step
-    PYTHONPATH=src python bench/serve.py --quick             # 2 s per step, shorter diagnosis
+    PYTHONPATH=src python bench/serve.py --quick             # 2 s per step, 2 timed starts
+    PYTHONPATH=src python bench/serve.py --with-peers        # and MLflow, BentoML
     PYTHONPATH=src python bench/serve.py --json results.json # also write JSON (- for stdout)
-    PYTHONPATH=src python bench/serve.py --client httpx      # drive the servers with httpx
+    PYTHONPATH=src python bench/serve.py --diagnose          # and where a request's time goes
 
 The run imports shipyard from a copy of ``src/`` taken at its start (here and in every server), so
 edits made meanwhile cannot mix versions. Every server binds 127.0.0.1 on a free port in its own
-process group, which is terminated (then killed) at the end, on errors and on Ctrl-C. Latency
-tails on a shared 2-core machine are noisy: look at the "other CPU" columns, compare p50s and
-re-run before trusting one p99.
+process group, which is terminated (then killed) at the end, on errors and on Ctrl-C. The machine's
+load average is printed at the start and the end: on a shared machine, compare ratios (both sides
+see the same noise), look at the "other CPU" columns, and re-run before trusting one p99.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
-import cProfile
+import http.client
 import importlib.util
 import json
 import math
 import os
 import pickle
 import platform
-import pstats
 import re
+import resource
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -110,23 +105,31 @@ MODELS = {
     "lr": "StandardScaler + LogisticRegression pipeline",
     "rf": "RandomForestClassifier, 100 trees",
 }
-CONCURRENCIES = (1, 32)
+CELLS = (("lr", 1), ("lr", 32), ("rf", 32))
+"""(model, concurrency) of every server's load steps."""
 ROWS = 64
 MAX_REQUESTS = 200_000
 MAX_FLOOR_CALLS = 20_000
-READY_POLL_S = 0.020
-READY_TIMEOUT_S = 90.0
-BATCH_SIZE = 32
-BATCH_WAIT_MS = 5.0
-PEERS_ENV = "SHIPYARD_BENCH_PEERS_PYTHON"
+POLL_S = 0.010
+START_TIMEOUT_S = 180.0
+SERVER_CPU, CLIENT_CPU = 0, 1
+WORKERS = 4
 
-ADDED_P50_TARGET_MS = 1.0
-ADDED_P99_TARGET_MS = 3.0
-THROUGHPUT_RATIO_TARGET = 0.8
-BATCHING_GAIN_TARGET = 3.0
-READY_TARGET_S = 2.0
+COLD_START_RATIO = 1.3
+RSS_RATIO = 1.2
+C1_RATIO = 0.85
+C32_RATIO = 0.9
+P99_RATIO = 2.0
+PSS_RATIO = 2.5
+BATCHING_C1_RATIO = 0.9
+BATCHING_GAIN = 3.0
 NOISY_CPU = 0.25
 """Cores used by other processes during a step above which the step is flagged as noisy."""
+
+BARE = "bare starlette"
+SHIPYARD = "shipyard"
+NO_BATCHING = "shipyard --no-batching"
+FLOOR = "floor (in-process predict)"
 
 BARE_APP = '''
 """The bare Starlette app of bench/serve.py: parse, predict, answer. Nothing else."""
@@ -157,18 +160,33 @@ async def null(request: Request) -> Response:
     return Response(b'{"predictions":[0]}', media_type="application/json")
 
 
-async def ready(request: Request) -> Response:
-    return Response(b"{}", media_type="application/json")
-
-
 app = Starlette(
     routes=[
         Route("/predict/{model}", predict, methods=["POST"]),
         Route("/null", null, methods=["POST"]),
-        Route("/ready", ready, methods=["GET"]),
     ]
 )
 '''
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, bodies[(n %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"connect\\": %%d, \\"read\\": %%d, " ..
+    "\\"write\\": %%d, \\"status\\": %%d, \\"timeout\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, " ..
+    "\\"mean_us\\": %%f}\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
 
 
 # -- statistics ----------------------------------------------------------------------------------------
@@ -197,17 +215,18 @@ def summarize_ms(samples_s: list[float]) -> dict[str, float]:
 
 @dataclass
 class Step:
-    """One row of a model's table: the floor, or one server at one concurrency."""
+    """One load step: a server (or the floor), a model, a concurrency."""
 
     setup: str
-    concurrency: int | None
+    model: str
+    concurrency: int
     ok: int
     rate: float
     """2xx answers (or floor calls) per second."""
     p50_ms: float
     p99_ms: float
     mean_ms: float
-    non_2xx: dict[str, int] = field(default_factory=dict)
+    non_2xx: int = 0
     errors: int = 0
     error_sample: str | None = None
     server_cpu: float | None = None
@@ -308,14 +327,34 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-# -- server processes ----------------------------------------------------------------------------------
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def pss_mb(pid: int) -> float | None:
+    """Proportional set size: shared pages counted once across the processes that map them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def pinning() -> bool:
+    """Whether servers and client can have a CPU each (2+ CPUs and ``taskset``)."""
+    return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+# -- server processes ----------------------------------------------------------------------------------
 
 
 class ServerFailed(RuntimeError):
@@ -331,24 +370,31 @@ class ServerProcess:
         argv: list[str],
         *,
         port: int,
-        ready_path: str,
+        routes: dict[str, str],
+        wrap: str,
         log: Path,
         env: dict[str, str],
+        cwd: Path,
         workers: int = 1,
     ) -> None:
         self.label = label
-        self.argv = argv
+        self.argv = (["taskset", "-c", str(SERVER_CPU)] if pinning() else []) + argv
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
-        self.ready_path = ready_path
+        self.routes = routes
+        """Per model it serves, the path (and query) of a prediction."""
+        self.wrap = wrap
+        """The JSON key of the list of rows in a request body."""
         self.log = log
         self.env = env
+        self.cwd = cwd
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
-        self.listening_s = math.nan
-        """Seconds from ``Popen`` to the first HTTP answer of any status."""
-        self.ready_s = math.nan
+        self.first_answer_s = math.nan
+        """Seconds from ``Popen`` to the first 2xx answer to a prediction."""
+        self.first_answer_cpu_s = math.nan
+        """CPU seconds its processes had used by then (less sensitive to a busy machine)."""
 
     def start(self) -> None:
         with self.log.open("wb") as out:
@@ -359,39 +405,33 @@ class ServerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
-                cwd=self.log.parent,  # the run's temporary directory
+                cwd=self.cwd,
                 start_new_session=True,  # its own process group: stopped as one, spared our Ctrl-C
             )
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
-        """Seconds from ``Popen`` to the first 200 on the ready path (polled every 20 ms)."""
-        import httpx
-
+    def wait_first_answer(self, body: bytes, timeout: float = START_TIMEOUT_S) -> float:
+        """Seconds from ``Popen`` to the first 2xx answer to a prediction (polled every 10 ms)."""
         assert self.proc is not None
-        url = self.base_url + self.ready_path
-        with httpx.Client(timeout=0.5) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise ServerFailed(
-                        f"{self.label} exited with {self.proc.returncode}{self.tail()}"
-                    )
-                with contextlib.suppress(httpx.TransportError):
-                    status = client.get(url).status_code
-                    if math.isnan(self.listening_s):
-                        self.listening_s = time.perf_counter() - self.started
-                    if status == 200:
-                        self.ready_s = time.perf_counter() - self.started
-                        return self.ready_s
-                if time.perf_counter() - self.started > timeout:
-                    raise ServerFailed(f"{self.label} not ready after {timeout:.0f} s{self.tail()}")
-                time.sleep(READY_POLL_S)
-
-    def load_seconds(self) -> dict[str, float]:
-        """Per endpoint, the worker's own time to fetch, verify, load and warm (/api/status)."""
-        import httpx
-
-        status = httpx.get(self.base_url + "/api/status", timeout=5).json()
-        return {e["name"]: e["load_seconds"] for e in status["endpoints"]}
+        path = next(iter(self.routes.values()))
+        headers = {"Content-Type": "application/json"}
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerFailed(f"{self.label} exited with {self.proc.returncode}{self.tail()}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("POST", path, body, headers)
+                status = conn.getresponse().status
+            except OSError:
+                status = 0
+            finally:
+                conn.close()
+            if 200 <= status < 300:
+                self.first_answer_s = time.perf_counter() - self.started
+                self.first_answer_cpu_s = cpu_seconds(self.pids())
+                return self.first_answer_s
+            if time.perf_counter() - self.started > timeout:
+                raise ServerFailed(f"{self.label} gave no answer in {timeout:.0f} s{self.tail()}")
+            time.sleep(POLL_S)
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -400,12 +440,10 @@ class ServerProcess:
             return ""
         return "\n  log: " + "\n  log: ".join(text) if text else ""
 
-    def worker_pids(self) -> list[int]:
-        """The uvicorn worker processes: the server itself, or its spawned children."""
+    def pids(self) -> list[int]:
+        """The server's processes: the one started, and all its descendants."""
         assert self.proc is not None
-        if self.workers == 1:
-            return [self.proc.pid]
-        return [p for p in descendants(self.proc.pid) if "spawn_main" in cmdline(p)]
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
     def stop(self) -> None:
         proc = self.proc
@@ -416,7 +454,7 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)  # leftovers of the group (workers), if any
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -426,15 +464,16 @@ class ServerProcess:
 class Servers:
     """Every server started by this run, stopped at the end whatever happens."""
 
-    def __init__(self, work: Path, src: Path) -> None:
+    def __init__(self, work: Path, src: Path, fx: Fixture) -> None:
         self.work = work
         self.src = src
+        self.fx = fx
         self.running: list[ServerProcess] = []
 
     def start(self, server: ServerProcess) -> ServerProcess:
         self.running.append(server)
         server.start()
-        server.wait_ready()
+        server.wait_first_answer(self.fx.bodies[server.wrap][0])
         return server
 
     def stop(self, server: ServerProcess) -> None:
@@ -453,92 +492,126 @@ class Servers:
         env.update(extra)
         return env
 
-    def bare(self, app_dir: Path, models_pickle: Path) -> ServerProcess:
+    def bare(self) -> ServerProcess:
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--app-dir",
-            str(app_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--no-server-header",
-        ]
+        argv = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(self.fx.app_dir),
+                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                "--no-access-log", "--no-server-header"]  # fmt: skip
         return ServerProcess(
-            "bare starlette",
+            BARE,
             argv,
             port=port,
-            ready_path="/ready",
+            routes={m: f"/predict/{m}" for m in MODELS},
+            wrap="records",
             log=self.work / "bare.log",
-            env=self.env(BENCH_BARE_MODELS=str(models_pickle)),
+            env=self.env(BENCH_BARE_MODELS=str(self.fx.models_pickle)),
+            cwd=self.work,
         )
 
     def shipyard(
-        self,
-        home: Path,
-        *,
-        batching: bool,
-        workers: int = 1,
-        log: bool = True,
-        grpc_port: int | None = None,
+        self, *, batching: bool = True, workers: int = 1, grpc_port: int | None = None
     ) -> ServerProcess:
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "shipyard.interfaces.cli.main",
-            "--home",
-            str(home),
-            "serve",
-            *(f"{m}@champion" for m in MODELS),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
-        if batching:
-            argv += [
-                "--batching",
-                "--max-batch-size",
-                str(BATCH_SIZE),
-                "--max-wait-ms",
-                str(BATCH_WAIT_MS),
-            ]
-        else:
+        argv = [sys.executable, "-m", "shipyard.interfaces.cli.main", "--home", str(self.fx.home),
+                "serve", *(f"{m}@champion" for m in MODELS), "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
+        if not batching:
             argv.append("--no-batching")  # batching is the default
-        if not log:
-            argv.append("--no-log")
         if grpc_port is not None:
             argv += ["--grpc-port", str(grpc_port)]
-        label = "shipyard " + ("(batching)" if batching else "(no batching)")
-        if not log:
-            label += " no log"
+        label = SHIPYARD if batching else NO_BATCHING
         if workers > 1:
-            label += f" ×{workers} workers"
-        tag = f"shipyard-{'b' if batching else 'nb'}-{workers}{'' if log else '-nolog'}"
+            label += f" --workers {workers}"
         return ServerProcess(
             label,
             argv,
             port=port,
-            ready_path="/v2/health/ready",
-            log=self.work / f"{tag}.log",
+            routes={m: f"/v1/models/{m}/predict?probabilities=false" for m in MODELS},
+            wrap="records",
+            log=self.work / f"shipyard-{'b' if batching else 'nb'}-{workers}.log",
             env=self.env(),
+            cwd=self.work,
             workers=workers,
         )
 
+    def peer(self, peer: Any) -> ServerProcess:
+        port = free_port()
+        return ServerProcess(
+            peer.label,
+            [a.replace("{port}", str(port)) for a in peer.argv],
+            port=port,
+            routes={"lr": peer.path},
+            wrap=peer.wrap,
+            log=self.work / f"peer-{peer.name}.log",
+            env=peer.env,
+            cwd=peer.cwd,
+        )
 
-# -- the load generator (runs in its own process: ``serve.py --loadgen``, spec on stdin) -----------------
+
+# -- load generators -----------------------------------------------------------------------------------
+
+
+def wrk_script(work: Path, wrap: str, bodies: list[bytes]) -> Path:
+    path = work / f"wrk-{wrap}.lua"
+    if not path.exists():
+        items = ", ".join(f"[==[{b.decode()}]==]" for b in bodies)
+        path.write_text(WRK_SCRIPT % items)
+    return path
+
+
+def wrk_step(
+    setup: str,
+    model: str,
+    url: str,
+    script: Path,
+    c: int,
+    *,
+    warmup_s: float,
+    duration_s: float,
+    server_pids: list[int],
+) -> Step:
+    argv = ["wrk", "-t1", f"-c{c}", "--timeout", "10s", "-s", str(script)]
+    warm = subprocess.run(
+        [*argv, f"-d{max(1, round(warmup_s))}s", url], capture_output=True, check=False
+    )
+    if warm.returncode != 0:
+        raise RuntimeError(f"wrk failed: {warm.stderr.decode(errors='replace')[-500:]}")
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, srv0, all0 = time.perf_counter(), cpu_seconds(server_pids), busy_cpu_seconds()
+    out = subprocess.run(
+        [*argv, f"-d{max(1, round(duration_s))}s", url],
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 60,
+        check=False,
+    )
+    t1, srv1, all1 = time.perf_counter(), cpu_seconds(server_pids), busy_cpu_seconds()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed: {out.stderr[-500:]}{out.stdout[-500:]}")
+    r = json.loads(line.removeprefix("WRKJSON "))
+    wall = max(t1 - t0, 1e-9)
+    cli = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / wall
+    srv = (srv1 - srv0) / wall
+    ok = r["requests"] - r["status"]
+    errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
+    return Step(
+        setup,
+        model,
+        c,
+        ok=ok,
+        rate=ok / max(r["duration_us"] / 1e6, 1e-9),
+        p50_ms=r["p50_us"] / 1e3,
+        p99_ms=r["p99_us"] / 1e3,
+        mean_ms=r["mean_us"] / 1e3,
+        non_2xx=r["status"],
+        errors=errors,
+        error_sample=None if not errors else f"wrk socket errors: {r}",
+        server_cpu=srv,
+        client_cpu=cli,
+        other_cpu=max(0.0, (all1 - all0) / wall - srv - cli),
+    )
 
 
 def _expire(future: asyncio.Future[int]) -> None:
@@ -619,20 +692,6 @@ class RawSender:
         self.conn = None
 
 
-class HttpxSender:
-    """httpx.AsyncClient, shared by the workers (``--client httpx``)."""
-
-    def __init__(self, client: Any, url: str, bodies: list[bytes]) -> None:
-        self.client, self.url, self.bodies = client, url, bodies
-
-    async def send(self, index: int) -> int:
-        response = await self.client.post(self.url, content=self.bodies[index % len(self.bodies)])
-        return int(response.status_code)
-
-    def reset(self) -> None:
-        return None
-
-
 async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     url: str = spec["url"]
     bodies = [b.encode() for b in spec["bodies"]]
@@ -650,7 +709,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     window_end = measure_until
     done = False
 
-    async def worker(index: int, sender: RawSender | HttpxSender) -> None:
+    async def worker(index: int, sender: RawSender) -> None:
         nonlocal errors, error_sample, done, window_end
         k = index
         while not done:
@@ -694,30 +753,19 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
         own, srv = (own1 - own0) / wall, (srv1 - srv0) / wall
         return own, srv, max(0.0, (all1 - all0) / wall - own - srv)
 
-    async def run(senders: list[RawSender | HttpxSender]) -> tuple[float, float, float]:
+    async def run(senders: list[RawSender]) -> tuple[float, float, float]:
         cpu = asyncio.ensure_future(sampler())
         workers = asyncio.gather(*(worker(i, s) for i, s in enumerate(senders)))
         deadline = spec["warmup_s"] + spec["duration_s"] + timeout + 5
         await asyncio.wait_for(asyncio.gather(cpu, workers), deadline)
         return cpu.result()
 
-    if spec["client"] == "httpx":
-        import httpx
-
-        limits = httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=120
-        )
-        headers = {"content-type": "application/json"}
-        async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
-            shared = HttpxSender(client, url, bodies)
-            client_cpu, server_cpu, other_cpu = await run([shared] * concurrency)
-    else:
-        raw = [RawSender(url, bodies, timeout) for _ in range(concurrency)]
-        try:
-            client_cpu, server_cpu, other_cpu = await run(list(raw))
-        finally:
-            for sender in raw:
-                sender.reset()
+    raw = [RawSender(url, bodies, timeout) for _ in range(concurrency)]
+    try:
+        client_cpu, server_cpu, other_cpu = await run(list(raw))
+    finally:
+        for sender in raw:
+            sender.reset()
     window = max(window_end - measure_from, 1e-9)
     return {
         "ok": len(latencies),
@@ -748,22 +796,21 @@ def loadgen_main() -> int:
     return 0
 
 
-def run_load(
+def python_step(
     setup: str,
+    model: str,
     url: str,
-    bodies: list[str],
-    concurrency: int,
+    bodies: list[bytes],
+    c: int,
     *,
     warmup_s: float,
     duration_s: float,
     server_pids: list[int],
-    client: str = "raw",
 ) -> Step:
     spec = {
-        "client": client,
         "url": url,
-        "bodies": bodies,
-        "concurrency": concurrency,
+        "bodies": [b.decode() for b in bodies],
+        "concurrency": c,
         "warmup_s": warmup_s,
         "duration_s": duration_s,
         "max_requests": MAX_REQUESTS,
@@ -782,13 +829,14 @@ def run_load(
     r = json.loads(out.stdout)
     return Step(
         setup,
-        concurrency,
+        model,
+        c,
         ok=r["ok"],
         rate=r["rate"],
         p50_ms=r["p50_ms"],
         p99_ms=r["p99_ms"],
         mean_ms=r["mean_ms"],
-        non_2xx=r["non_2xx"],
+        non_2xx=sum(r["non_2xx"].values()),
         errors=r["errors"],
         error_sample=r["error_sample"],
         server_cpu=r["server_cpu"],
@@ -799,9 +847,12 @@ def run_load(
 
 def batch_rows(base_url: str) -> dict[str, tuple[float, float]]:
     """(sum, count) of ``shipyard_batch_rows`` per endpoint, from the server's /metrics."""
-    import httpx
-
-    text = httpx.get(base_url + "/metrics", timeout=5).text
+    conn = http.client.HTTPConnection("127.0.0.1", int(base_url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
     found: dict[str, list[float]] = {}
     for kind, endpoint, value in re.findall(
         r'^shipyard_batch_rows_(sum|count)\{endpoint="([^"]+)"\} (\S+)$', text, re.MULTILINE
@@ -818,8 +869,9 @@ class Fixture:
     models: dict[str, Any]
     frames: list[Any]
     """1-row DataFrames, for the floor."""
-    bodies: list[str]
-    """The same rows as native JSON bodies."""
+    bodies: dict[str, list[bytes]]
+    """The same rows as JSON bodies, by the key that holds the rows (``records``, MLflow's
+    ``dataframe_records``)."""
     home: Path
     models_pickle: Path
     app_dir: Path
@@ -856,7 +908,10 @@ def build_fixture(work: Path) -> Fixture:
     return Fixture(
         models=models,
         frames=[X.iloc[[i]] for i in range(ROWS)],
-        bodies=[orjson.dumps({"records": [r]}).decode() for r in records],
+        bodies={
+            key: [orjson.dumps({key: [r]}) for r in records]
+            for key in ("records", "dataframe_records")
+        },
         home=home,
         models_pickle=models_pickle,
         app_dir=app_dir,
@@ -916,14 +971,15 @@ class CpuWindow:
         return max(0.0, (busy_cpu_seconds() - self.all0 - own) / wall)
 
 
-def floor_step(model: Any, frames: list[Any], duration_s: float) -> Step:
+def floor_step(name: str, model: Any, frames: list[Any], duration_s: float) -> Step:
     window = CpuWindow()
     samples = sample(lambda i: model.predict(frames[i % len(frames)]), MAX_FLOOR_CALLS, duration_s)
     wall = time.perf_counter() - window.t0
     s = summarize_ms(samples)
     return Step(
         FLOOR,
-        None,
+        name,
+        1,
         len(samples),
         len(samples) / wall,
         s["p50_ms"],
@@ -933,310 +989,8 @@ def floor_step(model: Any, frames: list[Any], duration_s: float) -> Step:
     )
 
 
-async def asgi_post(app: Any, path: str, query: bytes, body: bytes) -> int:
-    """One POST through an ASGI app, in process; the response status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query,
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    sent = False
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
-
-
-@dataclass
-class Stage:
-    path: str
-    label: str
-    p50_us: float
-    p99_us: float
-    n: int
-    other_cpu: float
-
-
-@dataclass
-class ProfileLine:
-    function: str
-    calls_per_request: float
-    tottime_us: float
-    cumtime_us: float
-
-
-@dataclass
-class Diagnosis:
-    stages: dict[str, list[Stage]] = field(default_factory=dict)
-    profile_model: str = ""
-    profile_requests: int = 0
-    profile_top_tottime: list[ProfileLine] = field(default_factory=list)
-    profile_shipyard_cumtime: list[ProfileLine] = field(default_factory=list)
-
-
-def _stage(path: str, label: str, samples: list[float], other_cpu: float) -> Stage:
-    ordered = sorted(samples)
-    p50, p99 = percentile(ordered, 0.5) * 1e6, percentile(ordered, 0.99) * 1e6
-    return Stage(path, label, p50, p99, len(ordered), other_cpu)
-
-
-CONTENDED = "  same, while another thread runs Signature.validate (GIL)"
-
-
-def _validate_until(model: Any, data: object, stop: threading.Event) -> None:
-    while not stop.is_set():
-        model.validate(data)
-
-
-def _short(filename: str, line: int, func: str) -> str:
-    if filename == "~":
-        return func  # a builtin
-    parts = Path(filename).parts
-    for anchor in ("shipyard", "starlette", "pandas", "sklearn", "numpy", "asyncio", "uvloop"):
-        if anchor in parts:
-            parts = parts[parts.index(anchor) :]
-            break
-    else:
-        parts = parts[-2:]
-    return f"{'/'.join(parts)}:{line} {func}"
-
-
-SyncFn = Callable[[int], object]
-AsyncFn = Callable[[int], Awaitable[object]]
-
-
-async def _model_stages(
-    name: str, model: Any, app: Any, bare_app: Any, fx: Fixture, budget_s: float
-) -> list[Stage]:
-    """Each stage of one request on its own, for the bare app and for shipyard, plus both apps."""
-    import orjson
-    import pandas as pd
-
-    from shipyard.serving.codecs import native
-    from shipyard.serving.metrics import ServingMetrics
-
-    dataplane = app.state.shipyard.dataplane
-    loaded = dataplane.serving(name)
-    loop = asyncio.get_running_loop()
-    bodies = [b.encode() for b in fx.bodies]
-    nb = len(bodies)
-    decoded = [native.decode(b) for b in bodies]
-    validated = [loaded.model.validate(d) for d in decoded]
-    preds = [loaded.predict(v, False).predictions for v in validated]
-    metrics = ServingMetrics()
-
-    def bare_parse(i: int) -> object:
-        return pd.DataFrame.from_records(orjson.loads(bodies[i % nb])["records"])
-
-    def bare_encode(i: int) -> object:
-        return orjson.dumps({"predictions": preds[i % nb]}, option=orjson.OPT_SERIALIZE_NUMPY)
-
-    def shipyard_encode(i: int) -> object:
-        return native.encode(
-            model=name,
-            version=1,
-            request_id=uuid.uuid4().hex,
-            predictions=preds[i % nb],
-            probabilities=None,
-            classes=None,
-        )
-
-    def touch_metrics(_: int) -> None:  # what prediction_route and DataPlane.infer update
-        uuid.uuid4()
-        gauge = metrics.in_flight.labels(name)
-        gauge.inc()
-        gauge.dec()
-        metrics.queue_seconds.labels(name, "1").observe(0.0)
-        metrics.inference_seconds.labels(name, "1").observe(0.001)
-        metrics.batch_rows.labels(name).observe(1)
-        metrics.requests.labels(name, "1", "native", "200").inc()
-        metrics.request_seconds.labels(name, "1", "native").observe(0.001)
-
-    def noop() -> None:
-        return None
-
-    path = f"/v1/models/{name}/predict"
-    series: list[tuple[str, str, SyncFn | None, AsyncFn | None]] = [
-        ("bare", "orjson.loads + DataFrame.from_records", bare_parse, None),
-        ("bare", "model.predict (the floor)", lambda i: model.predict(fx.frames[i % nb]), None),
-        ("bare", "orjson.dumps(predictions)", bare_encode, None),
-        (
-            "bare",
-            "= whole app, ASGI call in process",
-            None,
-            lambda i: asgi_post(bare_app, f"/predict/{name}", b"", bodies[i % nb]),
-        ),
-        ("shipyard", "native.decode (orjson.loads)", lambda i: native.decode(bodies[i % nb]), None),
-        (
-            "shipyard",
-            "Signature.validate (records -> checked frame)",
-            lambda i: loaded.model.validate(decoded[i % nb]),
-            None,
-        ),
-        (
-            "shipyard",
-            "LoadedVersion.predict (model.predict)",
-            lambda i: loaded.predict(validated[i % nb], False),
-            None,
-        ),
-        (
-            "shipyard",
-            "  same, via loop.run_in_executor (as DataPlane.infer)",
-            None,
-            lambda i: loop.run_in_executor(
-                dataplane.executor, loaded.predict, validated[i % nb], False
-            ),
-        ),
-        (
-            "shipyard",
-            CONTENDED,
-            lambda i: loaded.predict(validated[i % nb], False),
-            None,
-        ),
-        ("shipyard", "native.encode (+ uuid4 request id)", shipyard_encode, None),
-        (
-            "shipyard",
-            "loop.run_in_executor hop (no-op)",
-            None,
-            lambda i: loop.run_in_executor(dataplane.executor, noop),
-        ),
-        ("shipyard", "7 Prometheus updates + uuid4", touch_metrics, None),
-        (
-            "shipyard",
-            "= whole app, ASGI call in process",
-            None,
-            lambda i: asgi_post(app, path, b"probabilities=false", bodies[i % nb]),
-        ),
-    ]
-    max_n = 5000 if name == "lr" else 500
-    stages: list[Stage] = []
-    for group, label, fn, afn in series:
-        window = CpuWindow()
-        if (
-            label == CONTENDED
-        ):  # a second thread validates all along, as the loop thread does at c>1
-            stop = threading.Event()
-            busy = threading.Thread(
-                target=_validate_until, args=(loaded.model, decoded[0], stop), daemon=True
-            )
-            busy.start()
-            try:
-                assert fn is not None
-                samples = sample(fn, max_n, budget_s, warmup=3)
-            finally:
-                stop.set()
-                busy.join()
-        elif fn is not None:
-            samples = sample(fn, max_n, budget_s)
-        else:
-            assert afn is not None
-            samples = await sample_async(afn, max_n, budget_s)
-        stages.append(_stage(group, label, samples, window.other()))
-    return stages
-
-
-def diagnose(fx: Fixture, budget_s: float, profile_requests: int) -> Diagnosis:
-    """Stage timings and a profile, in this process, with no HTTP (see the module docstring)."""
-    return run_until_complete(_diagnose(fx, budget_s, profile_requests))
-
-
-async def _diagnose(fx: Fixture, budget_s: float, profile_requests: int) -> Diagnosis:
-
-    from shipyard.app import build
-    from shipyard.core.config import Settings
-    from shipyard.interfaces.http.app import create_app
-    from shipyard.interfaces.http.config import EndpointConfig, ServeConfig
-
-    os.environ["BENCH_BARE_MODELS"] = str(fx.models_pickle)
-    spec = importlib.util.spec_from_file_location("bench_bare_app", fx.app_dir / "bare_app.py")
-    assert spec is not None and spec.loader is not None
-    bare_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bare_module)
-    bare_app = bare_module.app
-
-    services = build(Settings(home=fx.home))
-    config = ServeConfig(endpoints=[EndpointConfig(name=m, ref=f"{m}@champion") for m in MODELS])
-    app = create_app(services, config)
-    dataplane = app.state.shipyard.dataplane
-    dataplane.load_all()
-    bodies = [b.encode() for b in fx.bodies]
-    nb = len(bodies)
-    diagnosis = Diagnosis()
-
-    try:
-        for name, model in fx.models.items():
-            diagnosis.stages[name] = await _model_stages(name, model, app, bare_app, fx, budget_s)
-
-        # cProfile of the shipyard ASGI call: the event-loop thread (predict runs in the executor)
-        name = "lr"
-        diagnosis.profile_model = name
-        diagnosis.profile_requests = profile_requests
-        for i in range(50):
-            await asgi_post(
-                app, f"/v1/models/{name}/predict", b"probabilities=false", bodies[i % nb]
-            )
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for i in range(profile_requests):
-            await asgi_post(
-                app, f"/v1/models/{name}/predict", b"probabilities=false", bodies[i % nb]
-            )
-        profiler.disable()
-        raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
-        raw = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-        lines = [
-            (
-                key,
-                ProfileLine(
-                    _short(*key),
-                    nc / profile_requests,
-                    tt / profile_requests * 1e6,
-                    ct / profile_requests * 1e6,
-                ),
-            )
-            for key, (_cc, nc, tt, ct, _callers) in raw.items()
-        ]
-        lines = [(k, pl) for k, pl in lines if "bench/serve.py" not in k[0]]
-        diagnosis.profile_top_tottime = [
-            pl for _, pl in sorted(lines, key=lambda kv: -kv[1].tottime_us)[:15]
-        ]
-        ours = [(k, pl) for k, pl in lines if f"{os.sep}shipyard{os.sep}" in k[0]]
-        diagnosis.profile_shipyard_cumtime = [
-            pl for _, pl in sorted(ours, key=lambda kv: -kv[1].cumtime_us)[:12]
-        ]
-    finally:
-        await dataplane.close()
-        services.close()
-    return diagnosis
-
-
 # -- gRPC next to HTTP (V2 binary tensors, tritonclient) ---------------------------------------------
+
 
 PROTOCOL_SHAPES = {"1×30": 1, "10,000×30": 10_000}
 """Rows per request of the gRPC / HTTP comparison (30 float64 columns: the breast-cancer data)."""
@@ -1333,38 +1087,49 @@ def render_protocols(results: Results) -> Any:
 # -- the benchmark -------------------------------------------------------------------------------------
 
 
+# -- the benchmark -------------------------------------------------------------------------------------
+
+
 @dataclass
 class ServerInfo:
     label: str
     workers: int
-    listening_s: float | None
-    ready_s: float | None
-    load_s: dict[str, float]
+    starts_s: list[float]
+    """Cold starts to the first answer (the untimed first start left out)."""
+    starts_cpu_s: list[float]
+    """The CPU seconds of those starts."""
     rss_mb: list[float]
+    """VmRSS of each of its processes, after the load."""
+    pss_mb: float
+    """Total PSS of its processes, after the load."""
     memory: str
     note: str = ""
+
+    @property
+    def start_s(self) -> float:
+        return statistics.median(self.starts_s) if self.starts_s else math.nan
+
+    @property
+    def start_cpu_s(self) -> float:
+        return statistics.median(self.starts_cpu_s) if self.starts_cpu_s else math.nan
 
 
 @dataclass
 class Results:
-    steps: dict[str, list[Step]] = field(default_factory=lambda: {m: [] for m in MODELS})
+    steps: list[Step] = field(default_factory=list)
     ceiling: list[Step] = field(default_factory=list)
-    servers: list[ServerInfo] = field(default_factory=list)
-    diagnosis: Diagnosis | None = None
+    servers: dict[str, ServerInfo] = field(default_factory=dict)
     protocols: list[ProtocolStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    diagnosis: Any = None
+    load_before: str = ""
+    load_after: str = ""
 
-    def find(self, model: str, setup: str, concurrency: int | None) -> Step | None:
-        for s in self.steps[model]:
-            if s.setup == setup and s.concurrency == concurrency:
+    def find(self, setup: str, model: str, concurrency: int) -> Step | None:
+        for s in self.steps:
+            if (s.setup, s.model, s.concurrency) == (setup, model, concurrency):
                 return s
         return None
-
-
-FLOOR = "floor (in-process predict)"
-BARE = "bare starlette"
-SHIPYARD = "shipyard (no batching)"
-BATCHING = "shipyard (batching)"
-NO_LOG = "shipyard (no batching, no log)"
 
 
 def log(console: Any, message: str) -> None:
@@ -1392,6 +1157,9 @@ def snapshot_source(work: Path) -> Path:
         raise RuntimeError("shipyard was imported before the source snapshot")
     snapshot = work / "src"
     shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # compiled once, as an installed package is: no server start compiles it (the caller may
+    # run with PYTHONDONTWRITEBYTECODE, which would make every start compile shipyard again)
+    compileall.compile_dir(str(snapshot), quiet=1)
     sys.path.insert(0, str(snapshot))
     return snapshot
 
@@ -1399,9 +1167,12 @@ def snapshot_source(work: Path) -> Path:
 def run_protocols(
     fx: Fixture, servers: Servers, duration: float, console: Any, results: Results
 ) -> None:
+    if importlib.util.find_spec("tritonclient") is None:
+        results.notes.append("gRPC next to HTTP: skipped, tritonclient is not installed")
+        return
     grpc_port = free_port()
     log(console, "starting shipyard with --grpc-port: gRPC next to HTTP")
-    server = servers.start(servers.shipyard(fx.home, batching=True, grpc_port=grpc_port))
+    server = servers.start(servers.shipyard(grpc_port=grpc_port))
     try:
         address = server.base_url.removeprefix("http://")
         results.protocols = protocol_steps(address, f"127.0.0.1:{grpc_port}", duration)
@@ -1409,104 +1180,139 @@ def run_protocols(
         servers.stop(server)
 
 
-def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: Results) -> None:
-    duration, warmup = args.duration, args.warmup
-    src = snapshot_source(work)
-    log(console, "fitting the models and registering them in a fresh home")
-    fx = build_fixture(work)
-    if args.grpc_only:
-        servers = Servers(work, src)
-        try:
-            run_protocols(fx, servers, duration, console, results)
-        finally:
-            servers.stop_all()
-        return
+class Runner:
+    """The load steps and memory readings of one run."""
 
-    def load(
-        setup: str, url: str, c: int, pids: list[int], client: str = args.client, **kw: float
+    def __init__(self, args: argparse.Namespace, console: Any, work: Path, fx: Fixture) -> None:
+        self.args, self.console, self.work, self.fx = args, console, work, fx
+
+    def step(
+        self, setup: str, model: str, server: ServerProcess, c: int, path: str | None = None
     ) -> Step:
-        timing = {"warmup_s": warmup, "duration_s": duration, **kw}
-        return run_load(setup, url, fx.bodies, c, server_pids=pids, client=client, **timing)
+        url = server.base_url + (path or server.routes[model])
+        bodies = self.fx.bodies[server.wrap]
+        timing = {"warmup_s": self.args.warmup, "duration_s": self.args.duration}
+        pids = server.pids()
+        if self.args.client == "wrk":
+            script = wrk_script(self.work, server.wrap, bodies)
+            return wrk_step(setup, model, url, script, c, server_pids=pids, **timing)
+        return python_step(setup, model, url, bodies, c, server_pids=pids, **timing)
 
-    def info(server: ServerProcess, pids: list[int], note: str) -> ServerInfo:
-        loads = server.load_seconds() if server.ready_path.startswith("/v2") else {}
+    def load(self, server: ServerProcess, results: Results) -> None:
+        shipyard = server.label.startswith(SHIPYARD)
+        for model, c in CELLS:
+            if model not in server.routes:
+                continue
+            log(self.console, f"{server.label}: {model} c={c}")
+            before = batch_rows(server.base_url).get(model, (0.0, 0.0)) if shipyard else None
+            step = self.step(server.label, model, server, c)
+            if before is not None:
+                after = batch_rows(server.base_url).get(model, (0.0, 0.0))
+                calls = after[1] - before[1]
+                step.rows_per_predict = (after[0] - before[0]) / calls if calls else None
+            results.steps.append(step)
+
+    def info(
+        self, server: ServerProcess, starts: list[tuple[float, float]] | None, note: str = ""
+    ) -> ServerInfo:
+        """What a server used; ``starts``: its timed (wall, CPU) starts, or just this one."""
+        pids = server.pids()
+        starts = starts or [(server.first_answer_s, server.first_answer_cpu_s)]
         return ServerInfo(
             label=server.label,
             workers=server.workers,
-            listening_s=None if server.ready_path == "/ready" else server.listening_s,
-            ready_s=None if server.ready_path == "/ready" else server.ready_s,
-            load_s=loads,
+            starts_s=[wall for wall, _ in starts],
+            starts_cpu_s=[cpu for _, cpu in starts],
             rss_mb=[rss_mb(p) or math.nan for p in pids],
-            memory=memory_breakdown(pids[0]) if pids else "",
+            pss_mb=sum(pss_mb(p) or 0.0 for p in pids),
+            memory=memory_breakdown(pids[-1]) if pids else "",
             note=note,
         )
 
-    for name, model in fx.models.items():
-        log(console, f"{name}: floor, in-process predict for {duration:g} s")
-        results.steps[name].append(floor_step(model, fx.frames, duration))
 
-    servers = Servers(work, src)
+def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: Results) -> None:
+    src = snapshot_source(work)
+    if pinning():
+        os.sched_setaffinity(0, {CLIENT_CPU})  # this process and the load generator: CPU 1
+    else:
+        results.notes.append("not pinned: servers and client share the CPUs (1 CPU or no taskset)")
+    peers: list[Any] = []
+    if args.with_peers:
+        import serve_peers
+
+        root = serve_peers.peers_dir(args.peers_dir)
+        for name in serve_peers.PINS:
+            log(console, f"peer {name}: its venv under {root}, its model")
+            peers.append(serve_peers.prepare(root, name, work, lambda m: log(console, m)))
+    log(console, "fitting the models and registering them in a fresh home")
+    fx = build_fixture(work)
+    servers = Servers(work, src, fx)
+    if args.grpc_only:
+        try:
+            run_protocols(fx, servers, args.duration, console, results)
+        finally:
+            servers.stop_all()
+        return
+    runner = Runner(args, console, work, fx)
+    for name, model in fx.models.items():
+        log(console, f"{name}: floor, in-process predict for {args.duration:g} s")
+        results.steps.append(floor_step(name, model, fx.frames, args.duration))
+
     try:
-        # bare starlette: the load generator's ceiling on /null (both clients), then both models
-        bare = servers.start(servers.bare(fx.app_dir, fx.models_pickle))
-        pids = bare.worker_pids()
-        for client in dict.fromkeys((args.client, "raw", "httpx")):
-            for c in CONCURRENCIES:
-                log(console, f"load-generator ceiling: {client} client, bare /null c={c}")
-                step = load(
-                    f"{client} client → bare /null", bare.base_url + "/null", c, pids, client
-                )
-                results.ceiling.append(step)
-        for name in MODELS:
-            for c in CONCURRENCIES:
-                log(console, f"{name}: {BARE} c={c}")
-                results.steps[name].append(load(BARE, f"{bare.base_url}/predict/{name}", c, pids))
-        results.servers.append(info(bare, pids, "pickled models, no shipyard"))
+        # cold starts, alternately; the first start of each is untimed (file caches)
+        starts: dict[str, list[tuple[float, float]]] = {BARE: [], SHIPYARD: []}
+        for i in range(args.starts):
+            for make in (servers.bare, servers.shipyard):
+                server = servers.start(make())
+                if i:
+                    starts[server.label].append((server.first_answer_s, server.first_answer_cpu_s))
+                log(console, f"{server.label}: first answer after {server.first_answer_s:.2f} s")
+                servers.stop(server)
+
+        # bare: the load generator's ceiling on /null, then the models
+        bare = servers.start(servers.bare())
+        starts[BARE].append((bare.first_answer_s, bare.first_answer_cpu_s))
+        for c in (1, 32):
+            log(console, f"load-generator ceiling ({args.client}): bare /null c={c}")
+            results.ceiling.append(
+                runner.step(f"{args.client} → bare /null", "-", bare, c, path="/null")
+            )
+        runner.load(bare, results)
+        results.servers[BARE] = runner.info(bare, starts[BARE], "pickled models, no shipyard")
         servers.stop(bare)
 
-        # shipyard serve, without and with batching
-        for batching, setup, logging_on in (
-            (False, SHIPYARD, True),
-            (False, NO_LOG, False),
-            (True, BATCHING, True),
-        ):
-            log(console, f"starting {setup}")
-            server = servers.start(servers.shipyard(fx.home, batching=batching, log=logging_on))
-            pids = server.worker_pids()
-            for name in MODELS:
-                url = f"{server.base_url}/v1/models/{name}/predict?probabilities=false"
-                for c in CONCURRENCIES:
-                    log(console, f"{name}: {setup} c={c}")
-                    before = batch_rows(server.base_url).get(name, (0.0, 0.0))
-                    step = load(setup, url, c, pids)
-                    after = batch_rows(server.base_url).get(name, (0.0, 0.0))
-                    calls = after[1] - before[1]
-                    step.rows_per_predict = (after[0] - before[0]) / calls if calls else None
-                    results.steps[name].append(step)
-            note = "warm package cache" if batching else "first start: empty package cache"
-            results.servers.append(info(server, pids, note))
+        for batching in (True, False):
+            server = servers.start(servers.shipyard(batching=batching))
+            timed = starts.setdefault(server.label, [])
+            timed.append((server.first_answer_s, server.first_answer_cpu_s))
+            runner.load(server, results)
+            results.servers[server.label] = runner.info(server, timed)
             servers.stop(server)
 
-        # two workers: ready time and RSS of each worker after a short load on both models
-        log(console, "starting shipyard with --workers 2 (ready time, RSS per worker)")
-        server = servers.start(servers.shipyard(fx.home, batching=False, workers=2))
-        pids = server.worker_pids()
-        for name in MODELS:
-            url = f"{server.base_url}/v1/models/{name}/predict?probabilities=false"
-            load("warm-up", url, 8, pids, warmup_s=0.2, duration_s=min(1.0, duration))
-        supervisor = rss_mb(server.proc.pid) if server.proc else None
-        results.servers.append(
-            info(server, pids, f"supervisor {supervisor or math.nan:.0f} MB; load s: one worker")
-        )
+        for peer in peers:
+            server = servers.start(servers.peer(peer))
+            runner.load(server, results)
+            results.servers[server.label] = runner.info(server, None, "one start")
+            servers.stop(server)
+
+        log(console, f"starting shipyard --workers {WORKERS} (total PSS)")
+        server = servers.start(servers.shipyard(workers=WORKERS))
+        for model in MODELS:  # every worker answers some, so each has run the request path
+            step = runner.step("warm-up", model, server, 32)
+            if step.ok == 0:
+                raise RuntimeError(f"--workers {WORKERS}: no answer under load{server.tail()}")
+        results.servers[server.label] = runner.info(server, None, "supervisor + workers; one start")
         servers.stop(server)
-        run_protocols(fx, servers, duration, console, results)
+        if not args.no_grpc:
+            run_protocols(fx, servers, args.duration, console, results)
     finally:
         servers.stop_all()
 
-    log(console, "diagnosis: stage timings and a profile, in process")
-    results.diagnosis = diagnose(
-        fx, budget_s=min(1.5, duration / 3), profile_requests=args.profile_requests
-    )
+    if args.diagnose:
+        from serve_diagnose import diagnose
+
+        log(console, "diagnosis: stage timings and a profile, in process")
+        results.diagnosis = diagnose(fx, budget_s=min(1.5, args.duration / 3), profile_requests=500)
 
 
 # -- output --------------------------------------------------------------------------------------------
@@ -1514,6 +1320,16 @@ def run_benchmark(args: argparse.Namespace, console: Any, work: Path, results: R
 
 def _ms(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or base is None or not base or math.isnan(value) or math.isnan(base):
+        return None
+    return value / base
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -1526,180 +1342,50 @@ def _noise(value: float | None) -> str:
     return f"[bold red]{value:.2f}[/]" if value > NOISY_CPU else f"{value:.2f}"
 
 
-def render_model(results: Results, name: str) -> Any:
+def render_steps(results: Results, model: str) -> Any:
     from rich.table import Table
 
     table = Table(
-        title=f"[bold]{name}[/] — {MODELS[name]} — 1 row per request, native route, predictions only",
+        title=f"[bold]{model}[/] — {MODELS[model]} — 1 row per request, predictions only; "
+        f"server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}",
         title_justify="left",
         header_style="bold",
     )
-    for col, justify in (
-        ("setup", "left"),
-        ("c", "right"),
-        ("ok", "right"),
-        ("non-2xx/err", "right"),
-        ("req/s", "right"),
-        ("p50 ms", "right"),
-        ("p99 ms", "right"),
-        ("mean ms", "right"),
-        ("srv CPU", "right"),
-        ("srv ms/req", "right"),
-        ("cli CPU", "right"),
-        ("other CPU", "right"),
-        ("rows/predict", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for col in ("setup", "c", "req/s", "× bare", "p50 ms", "p99 ms", "p99 × bare", "non-2xx/err",
+                "srv CPU", "srv ms/req", "cli CPU", "other CPU", "rows/predict"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "setup" else "right")
     previous = ""
-    for s in results.steps[name]:
+    for s in results.steps:
+        if s.model != model:
+            continue
         if previous and s.setup != previous:
             table.add_section()
         previous = s.setup
-        bad = sum(s.non_2xx.values()) + s.errors
-        bad_text = "" if s.concurrency is None else (f"[bold red]{bad}[/]" if bad else "0")
+        bare = results.find(BARE, model, s.concurrency)
+        floor = s.setup == FLOOR
+        bad = s.non_2xx + s.errors
         table.add_row(
             s.setup,
-            "–" if s.concurrency is None else str(s.concurrency),
-            str(s.ok),
-            bad_text,
+            "–" if floor else str(s.concurrency),
             f"{s.rate:,.0f}",
+            "" if floor or bare is None else _x(_ratio(s.rate, bare.rate)),
             _ms(s.p50_ms),
             _ms(s.p99_ms),
-            _ms(s.mean_ms),
-            "" if s.server_cpu is None else f"{s.server_cpu:.2f}",
+            "" if floor or bare is None else _x(_ratio(s.p99_ms, bare.p99_ms)),
+            "" if floor else (f"[bold red]{bad}[/]" if bad else "0"),
+            _ms(s.server_cpu),
             "" if s.server_cpu is None or not s.rate else f"{s.server_cpu / s.rate * 1e3:.2f}",
-            "" if s.client_cpu is None else f"{s.client_cpu:.2f}",
+            _ms(s.client_cpu),
             _noise(s.other_cpu),
             "" if s.rows_per_predict is None else f"{s.rows_per_predict:.1f}",
         )
     table.caption = (
-        "c = concurrent requests (closed loop, keep-alive); ok = 2xx answers in the window; "
-        f"CPU in cores (this machine has {os.cpu_count()}); srv ms/req = server CPU time per "
-        "answer (less sensitive to noise than latency); other CPU = every other process on "
-        f"the machine (noise, red above {NOISY_CPU:g}); rows/predict from the server's /metrics"
+        "c = concurrent keep-alive connections, closed loop; req/s = 2xx answers per second; "
+        f"CPU in cores (this machine has {os.cpu_count()}); srv ms/req = server CPU per answer "
+        "(less sensitive to noise than latency); other CPU = every other process on the machine "
+        f"(noise, red above {NOISY_CPU:g}); rows/predict from the server's /metrics"
     )
     table.caption_justify = "left"
-    return table
-
-
-@dataclass
-class Check:
-    model: str
-    label: str
-    value: str
-    target: str
-    passed: bool | None
-
-
-def checks(results: Results) -> list[Check]:
-    out: list[Check] = []
-    for name in MODELS:
-        floor = results.find(name, FLOOR, None)
-        bare1 = results.find(name, BARE, 1)
-        sy1 = results.find(name, SHIPYARD, 1)
-        if floor and sy1:
-            added50 = sy1.p50_ms - floor.p50_ms
-            added99 = sy1.p99_ms - floor.p99_ms
-            out.append(
-                Check(
-                    name,
-                    "added latency over floor, p50, c=1",
-                    f"{added50:.2f} ms",
-                    f"≤ {ADDED_P50_TARGET_MS:g} ms",
-                    added50 <= ADDED_P50_TARGET_MS,
-                )
-            )
-            out.append(
-                Check(
-                    name,
-                    "added latency over floor, p99, c=1",
-                    f"{added99:.2f} ms",
-                    f"≤ {ADDED_P99_TARGET_MS:g} ms",
-                    added99 <= ADDED_P99_TARGET_MS,
-                )
-            )
-        if floor and bare1 and sy1:
-            out.append(
-                Check(
-                    name,
-                    "  of which: bare HTTP over floor, p50 / p99",
-                    f"{bare1.p50_ms - floor.p50_ms:.2f} / {bare1.p99_ms - floor.p99_ms:.2f} ms",
-                    "",
-                    None,
-                )
-            )
-            out.append(
-                Check(
-                    name,
-                    "  of which: shipyard over bare, p50 / p99",
-                    f"{sy1.p50_ms - bare1.p50_ms:.2f} / {sy1.p99_ms - bare1.p99_ms:.2f} ms",
-                    "",
-                    None,
-                )
-            )
-        for c in CONCURRENCIES:
-            bare, sy = results.find(name, BARE, c), results.find(name, SHIPYARD, c)
-            if bare and sy and bare.rate:
-                ratio = sy.rate / bare.rate
-                out.append(
-                    Check(
-                        name,
-                        f"shipyard / bare throughput, c={c}",
-                        f"{ratio:.2f}",
-                        f"≥ {THROUGHPUT_RATIO_TARGET:g}",
-                        ratio >= THROUGHPUT_RATIO_TARGET,
-                    )
-                )
-        for c in CONCURRENCIES:
-            logged, unlogged = results.find(name, SHIPYARD, c), results.find(name, NO_LOG, c)
-            if logged and unlogged and unlogged.rate:
-                cost = 1 - logged.rate / unlogged.rate
-                out.append(
-                    Check(
-                        name,
-                        f"prediction-log cost in throughput, c={c}",
-                        f"{cost:+.1%}",
-                        "≤ 5%",
-                        cost <= 0.05,
-                    )
-                )
-        nb, b = results.find(name, SHIPYARD, 32), results.find(name, BATCHING, 32)
-        if nb and b and nb.rate:
-            gain = b.rate / nb.rate
-            target = name == "rf"
-            out.append(
-                Check(
-                    name,
-                    "batching / no batching throughput, c=32",
-                    f"{gain:.2f}×",
-                    f"≥ {BATCHING_GAIN_TARGET:g}×" if target else "",
-                    gain >= BATCHING_GAIN_TARGET if target else None,
-                )
-            )
-    for info in results.servers:
-        if info.ready_s is not None:
-            out.append(
-                Check(
-                    "both",
-                    f"ready time: {info.label}",
-                    f"{info.ready_s:.2f} s",
-                    f"≤ {READY_TARGET_S:g} s",
-                    info.ready_s <= READY_TARGET_S,
-                )
-            )
-    return out
-
-
-def render_checks(items: list[Check]) -> Any:
-    from rich.table import Table
-
-    table = Table(title="[bold]targets[/]", title_justify="left", header_style="bold")
-    for col in ("model", "check", "value", "target", ""):
-        table.add_column(col)
-    for c in items:
-        table.add_row(
-            c.model, c.label, c.value, c.target, "" if not c.target else _verdict(c.passed)
-        )
     return table
 
 
@@ -1707,20 +1393,97 @@ def render_servers(results: Results) -> Any:
     from rich.table import Table
 
     table = Table(title="[bold]server processes[/]", title_justify="left", header_style="bold")
-    for col in ("server", "workers", "listening s", "ready s", "model load s", "VmRSS per worker",
-                "resident memory of a worker by origin", "note"):  # fmt: skip
-        table.add_column(col)
-    for s in results.servers:
-        loads = ", ".join(f"{k} {v:.2f}" for k, v in s.load_s.items())
-        rss = ", ".join(f"{r:.0f} MB" for r in s.rss_mb)
-        table.add_row(s.label, str(s.workers), _ms(s.listening_s), _ms(s.ready_s), loads, rss,
-                      s.memory, s.note)  # fmt: skip
+    for col in ("server", "cold start s", "× bare", "its CPU s", "× bare", "VmRSS MB", "× bare",
+                "PSS MB (all)", "resident memory of a worker by origin", "note"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("server", "note") else "right")
+    bare = results.servers.get(BARE)
+    for s in results.servers.values():
+        starts = ", ".join(f"{v:.2f}" for v in s.starts_s)
+        worker_rss = s.rss_mb[-1] if s.rss_mb else math.nan
+        table.add_row(
+            s.label,
+            f"{s.start_s:.2f} ({starts})" if len(s.starts_s) > 1 else starts,
+            "" if bare is None else _x(_ratio(s.start_s, bare.start_s)),
+            f"{s.start_cpu_s:.2f}",
+            "" if bare is None else _x(_ratio(s.start_cpu_s, bare.start_cpu_s)),
+            " + ".join(f"{r:.0f}" for r in s.rss_mb),
+            "" if bare is None or s.workers > 1 else _x(_ratio(worker_rss, bare.rss_mb[-1])),
+            f"{s.pss_mb:.0f}",
+            s.memory,
+            s.note,
+        )
     table.caption = (
-        "listening = Popen to the first HTTP answer (503 while loading); ready = to the first 200 "
-        "on /v2/health/ready; model load = the worker's own fetch + verify + load + warm, from "
-        "/api/status (the first load in a process includes importing scikit-learn and skops)"
+        "cold start = Popen to the first 2xx answer to a prediction: the median (the samples); "
+        "its CPU = CPU seconds the server's processes had used by then (median; steadier than "
+        "wall time on a busy machine); "
+        "VmRSS of each process of the server after its load steps (supervisor first); PSS = "
+        "proportional set size summed over them (shared pages counted once)"
     )
     table.caption_justify = "left"
+    return table
+
+
+@dataclass
+class Check:
+    goal: str
+    value: float | None
+    target: str
+    passed: bool | None
+
+
+def checks(results: Results) -> list[Check]:
+    out: list[Check] = []
+
+    def check(goal: str, value: float | None, op: str, target: float) -> None:
+        passed = None if value is None else (value <= target if op == "≤" else value >= target)
+        out.append(Check(goal, value, f"{op} {target:g}×", passed))
+
+    servers = results.servers
+    bare, ship = servers.get(BARE), servers.get(SHIPYARD)
+    if bare and ship:
+        check("cold start to first answer / bare", _ratio(ship.start_s, bare.start_s), "≤",
+              COLD_START_RATIO)  # fmt: skip
+        check("VmRSS per worker / bare", _ratio(ship.rss_mb[-1], bare.rss_mb[-1]), "≤", RSS_RATIO)
+
+    def rate(setup: str, model: str, c: int) -> float | None:
+        s = results.find(setup, model, c)
+        return None if s is None else s.rate
+
+    def p99(setup: str, model: str, c: int) -> float | None:
+        s = results.find(setup, model, c)
+        return None if s is None else s.p99_ms
+
+    for setup in (SHIPYARD, NO_BATCHING):
+        check(f"lr c=1 req/s / bare, {setup}", _ratio(rate(setup, "lr", 1), rate(BARE, "lr", 1)),
+              "≥", C1_RATIO)  # fmt: skip
+    check(f"lr c=32 req/s / bare, {NO_BATCHING}",
+          _ratio(rate(NO_BATCHING, "lr", 32), rate(BARE, "lr", 32)), "≥", C32_RATIO)  # fmt: skip
+    for c in (1, 32):
+        for setup in (SHIPYARD, NO_BATCHING):
+            check(f"lr c={c} p99 / bare, {setup}",
+                  _ratio(p99(setup, "lr", c), p99(BARE, "lr", c)), "≤", P99_RATIO)  # fmt: skip
+    one, many = servers.get(SHIPYARD), servers.get(f"{SHIPYARD} --workers {WORKERS}")
+    if one and many:
+        check(f"total PSS, --workers {WORKERS} / one worker", _ratio(many.pss_mb, one.pss_mb),
+              "≤", PSS_RATIO)  # fmt: skip
+    check("batching at c=1: lr req/s / --no-batching",
+          _ratio(rate(SHIPYARD, "lr", 1), rate(NO_BATCHING, "lr", 1)), "≥",
+          BATCHING_C1_RATIO)  # fmt: skip
+    check("batching at c=32: rf req/s / --no-batching",
+          _ratio(rate(SHIPYARD, "rf", 32), rate(NO_BATCHING, "rf", 32)), "≥",
+          BATCHING_GAIN)  # fmt: skip
+    return out
+
+
+def render_checks(items: list[Check]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="[bold]goals[/] (ratios from this run)", title_justify="left",
+                  header_style="bold")  # fmt: skip
+    for col in ("goal", "value", "target", ""):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for c in items:
+        table.add_row(c.goal, _x(c.value), c.target, _verdict(c.passed))
     return table
 
 
@@ -1728,8 +1491,7 @@ def render_ceiling(results: Results) -> Any:
     from rich.table import Table
 
     table = Table(
-        title="[bold]load generator ceiling[/] — separate process, uvloop; bare app route that does "
-        "no work",
+        title="[bold]load generator ceiling[/] — a bare route that does no work",
         title_justify="left",
         header_style="bold",
     )
@@ -1741,94 +1503,12 @@ def render_ceiling(results: Results) -> Any:
     return table
 
 
-def render_diagnosis(d: Diagnosis) -> list[Any]:
-    from rich.table import Table
-
-    out: list[Any] = []
-    for name, stages in d.stages.items():
-        table = Table(
-            title=f"[bold]where the time goes[/] — {name}, one request, in process, no HTTP",
-            title_justify="left",
-            header_style="bold",
-        )
-        for col, justify in (
-            ("path", "left"),
-            ("stage", "left"),
-            ("n", "right"),
-            ("p50 µs", "right"),
-            ("p99 µs", "right"),
-            ("other CPU", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        previous = ""
-        for s in stages:
-            if previous and s.path != previous:
-                table.add_section()
-            previous = s.path
-            table.add_row(
-                s.path,
-                s.label,
-                str(s.n),
-                f"{s.p50_us:,.0f}",
-                f"{s.p99_us:,.0f}",
-                _noise(s.other_cpu),
-                style="bold" if s.label.startswith("=") else "",
-            )
-        table.caption = (
-            "each stage timed alone on the same 64 rows; the GIL row runs predict in this thread "
-            f"while a second thread validates without pause (switch interval "
-            f"{sys.getswitchinterval() * 1e3:g} ms), as the event loop does under load"
-        )
-        table.caption_justify = "left"
-        out.append(table)
-    for title, lines in (
-        ("top functions by own time (tottime)", d.profile_top_tottime),
-        ("shipyard functions by cumulative time", d.profile_shipyard_cumtime),
-    ):
-        table = Table(
-            title=f"[bold]cProfile[/] — {d.profile_model}, {d.profile_requests} in-process requests,"
-            f" event-loop thread — {title} (µs per request, profiler-inflated)",
-            title_justify="left",
-            header_style="bold",
-        )
-        for col, justify in (
-            ("function", "left"),
-            ("calls/req", "right"),
-            ("tottime µs", "right"),
-            ("cumtime µs", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        for pl in lines:
-            table.add_row(
-                pl.function,
-                f"{pl.calls_per_request:g}",
-                f"{pl.tottime_us:,.0f}",
-                f"{pl.cumtime_us:,.0f}",
-            )
-        out.append(table)
-    return out
-
-
-def peers_note() -> str:
-    # TODO(bench): when SHIPYARD_BENCH_PEERS_PYTHON names a python with mlflow==3.17.2 and
-    # bentoml==1.4.40, save both models with that python (mlflow.sklearn.save_model on the pickled
-    # models, a one-class @bentoml.service wrapping model.predict), start `python -m mlflow models
-    # serve -m DIR --env-manager local -h 127.0.0.1 -p PORT` and `python -m bentoml serve
-    # service:Svc --host 127.0.0.1 --port PORT` as ServerProcess'es (ready paths /ping, /readyz),
-    # drive POST /invocations {"dataframe_records": [...]} and the BentoML route with run_load, and
-    # add rows + shipyard/peer throughput ratios. Not done: it needs that venv to be tested against.
-    if os.environ.get(PEERS_ENV):
-        return (
-            f"peers: {PEERS_ENV} is set, but peer runs are not implemented yet (TODO in peers_note)"
-        )
-    return "peers: not configured"
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     summary = __doc__.splitlines()[0] if __doc__ else None
     parser = argparse.ArgumentParser(description=summary)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load step (5)")
-    parser.add_argument("--quick", action="store_true", help="2 s steps, shorter warm-ups")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per load step (5)")
+    parser.add_argument("--starts", type=int, default=3, help="timed cold starts of each (3)")
+    parser.add_argument("--quick", action="store_true", help="2 s steps, 2 timed starts")
     parser.add_argument(
         "--json",
         nargs="?",
@@ -1838,19 +1518,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--client",
-        choices=("raw", "httpx"),
-        default="raw",
-        help="load generator: raw HTTP/1.1 on asyncio + httptools (default), or httpx.AsyncClient",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (the default when installed), or this script's own",
     )
+    parser.add_argument("--with-peers", action="store_true", help="also MLflow and BentoML")
+    parser.add_argument("--peers-dir", help="where the peers' venvs are (made on first use)")
+    parser.add_argument("--no-grpc", action="store_true", help="leave out gRPC next to HTTP")
     parser.add_argument("--grpc-only", action="store_true", help="only the gRPC / HTTP comparison")
+    parser.add_argument("--diagnose", action="store_true", help="where a request's time goes")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration = min(args.duration, 2.0)
-    if not 0.5 <= args.duration <= 60:
-        parser.error("--duration must be between 0.5 and 60 seconds")
-    args.warmup = 0.5 if args.quick else 1.0
-    args.profile_requests = 200 if args.quick else 500
+        args.duration = min(args.duration, 2)
+        args.starts = min(args.starts, 2)
+    if not 1 <= args.duration <= 60:
+        parser.error("--duration must be between 1 and 60 seconds")
+    if not 1 <= args.starts <= 10:
+        parser.error("--starts must be between 1 and 10")
+    args.warmup = 1.0
     return args
 
 
@@ -1874,7 +1560,7 @@ def main(argv: list[str] | None = None) -> int:
     json_to_stdout = args.json == "-"
     console = Console(stderr=json_to_stdout)
     if not console.is_terminal:
-        console = Console(stderr=json_to_stdout, width=150)
+        console = Console(stderr=json_to_stdout, width=170)
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the servers
@@ -1882,7 +1568,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     started = time.perf_counter()
     source_before = source_fingerprint()
-    results = Results()
+    results = Results(load_before=loadavg())
     failure: str | None = None
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-serve-") as tmp:
         try:
@@ -1892,6 +1578,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         except Exception as exc:  # report what was measured, then the error
             failure = f"{type(exc).__name__}: {exc}"
+    results.load_after = loadavg()
     elapsed = time.perf_counter() - started
     source_after = source_fingerprint()
     changed = sorted(
@@ -1900,29 +1587,36 @@ def main(argv: list[str] | None = None) -> int:
         if source_before.get(path) != source_after.get(path)
     )
 
-    for name in MODELS:
-        console.print(render_model(results, name))
+    for model in MODELS:
+        if any(s.model == model for s in results.steps):
+            console.print(render_steps(results, model))
+            console.print()
+    if results.servers:
+        console.print(render_servers(results))
         console.print()
     items = checks(results)
-    console.print(render_checks(items))
-    console.print()
-    console.print(render_servers(results))
-    console.print()
+    if not args.grpc_only:
+        console.print(render_checks(items))
+        console.print()
     if results.protocols:
         console.print(render_protocols(results))
         console.print()
     if results.diagnosis is not None:
+        from serve_diagnose import render_diagnosis
+
         for table in render_diagnosis(results.diagnosis):
             console.print(table)
             console.print()
-    console.print(render_ceiling(results))
-    console.print()
-    console.print(peers_note())
-    noisy = [s for steps in results.steps.values() for s in steps if (s.other_cpu or 0) > NOISY_CPU]
+    if results.ceiling:
+        console.print(render_ceiling(results))
+        console.print()
+    for note in results.notes:
+        console.print(note, highlight=False, markup=False)
+    noisy = [s for s in results.steps if (s.other_cpu or 0) > NOISY_CPU]
     if noisy:
         console.print(
             f"[yellow]warning:[/] other processes used more than {NOISY_CPU:g} cores during "
-            f"{len(noisy)} step(s); those numbers are disturbed — re-run on a quiet machine"
+            f"{len(noisy)} step(s); those numbers are disturbed — re-run on a quieter machine"
         )
     if changed:
         console.print(
@@ -1931,25 +1625,27 @@ def main(argv: list[str] | None = None) -> int:
         )
     if failure:
         console.print(f"[bold red]benchmark failed:[/] {failure}", highlight=False)
-    failed = [c for c in items if c.target and c.passed is False]
+    failed = [c for c in items if c.passed is False]
     console.print(
-        f"[dim]Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{args.duration:g} s per step, {elapsed:.0f} s total; "
-        f"{len(failed)} target(s) missed[/]"
+        f"[dim]Python {platform.python_version()}, {os.cpu_count()} CPUs, client {args.client}, "
+        f"{args.duration} s per step, {elapsed:.0f} s total; load average {results.load_before} "
+        f"at the start, {results.load_after} at the end; {len(failed)} goal(s) missed[/]"
     )
 
     if args.json is not None:
         payload = {
             "duration_s": args.duration,
+            "client": args.client,
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "elapsed_s": round(elapsed, 1),
-            "steps": {m: [asdict(s) for s in steps] for m, steps in results.steps.items()},
+            "load_average": {"start": results.load_before, "end": results.load_after},
+            "steps": [asdict(s) for s in results.steps],
             "load_generator_ceiling": [asdict(s) for s in results.ceiling],
-            "servers": [asdict(s) for s in results.servers],
-            "checks": [asdict(c) for c in items],
-            "diagnosis": asdict(results.diagnosis) if results.diagnosis else None,
-            "peers": peers_note(),
+            "servers": {k: {**asdict(v), "start_s": v.start_s} for k, v in results.servers.items()},
+            "goals": [asdict(c) for c in items],
+            "protocols": [asdict(p) for p in results.protocols],
+            "notes": results.notes,
             "source_changed_during_run": changed,
             "failure": failure,
         }

@@ -71,3 +71,31 @@ def test_skops_trusts_the_same_estimators_as_a_plain_import() -> None:
     plain = _run(listing.format(imp="import skops.io as sio"))
     assert ours["torch"] is False
     assert ours["names"] == plain["names"] and len(ours["names"]) > 100  # type: ignore[arg-type]
+
+
+def test_a_serving_process_loads_skops_without_its_default_trust_list(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series], cancer_model: object
+) -> None:
+    """``shipyard serve`` skips skops's list of trusted estimators: the same predictions, without
+    the walk over scikit-learn (nor its test helpers) that builds the list."""
+    home = tmp_path / "home"
+    X, y = cancer
+    with Client(home=home) as client:
+        client.log_model(cancer_model, name="cancer", X_sample=X, y_sample=y)
+    rows = X.head(3).to_dict("records")
+    out = _run(
+        "import json, sys\n"
+        "import pandas as pd\n"
+        "from shipyard.package.flavors.sklearn import skip_default_trust\n"
+        "from shipyard.interfaces.sdk import Client\n"
+        "skip_default_trust()\n"
+        "with Client() as c:\n"
+        "    model = c.load_model('models:/cancer/1')\n"
+        f"    preds = model.predict(pd.DataFrame({rows!r})).tolist()\n"
+        "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as names\n"
+        "print(json.dumps({'walked': 'sklearn.utils._testing' in sys.modules,"
+        " 'names': len(names), 'preds': preds}))",
+        home,
+    )
+    assert out["preds"] == cancer_model.predict(X.head(3)).tolist()  # type: ignore[attr-defined]
+    assert out["walked"] is False and out["names"] == 0

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from shipyard.registry.sql import schema
 from shipyard.registry.sql.store import make_engine
@@ -20,3 +24,25 @@ def test_migrations_match_tables(database_url: str) -> None:
     assert diff == []
     assert schema.upgrade(engine).up_to_date  # idempotent
     engine.dispose()
+
+
+def test_opening_a_store_checks_the_revision_without_alembic(database_url: str) -> None:
+    assert schema.head_revision() == schema.HEAD
+    engine = make_engine(database_url)
+    assert schema.ensure(engine, migrate_empty=False).current is None  # nothing touched
+    assert schema.status(engine).current is None
+    assert schema.ensure(engine).up_to_date  # an empty database is migrated
+    with engine.begin() as conn:  # a database one migration behind is reported, not migrated
+        conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    state = schema.ensure(engine)
+    assert (state.current, state.up_to_date) == ("0005", False)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": schema.HEAD})
+    engine.dispose()
+    code = (
+        "import sys; from shipyard.registry.sql.store import SqlRegistryStore; "
+        f"SqlRegistryStore({database_url!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -19,6 +19,7 @@ import pandas as pd
 
 from shipyard.core.errors import ModelFailure, NotFound, SchemaError, ShipyardError, Unavailable
 from shipyard.package.explanation import Explanation
+from shipyard.package.model import Model
 from shipyard.registry.deployment_service import DeploymentService
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.service import RegistryService
@@ -91,18 +92,21 @@ class DataPlane:
         log_sink: Callable[[PredictionEvent], bool] | None = None,
         explain_sample: float = 0.0,
         seed: int | None = None,
+        preloaded: Mapping[str, Model] | None = None,
     ) -> None:
         self.registry = registry
         self.deployments = deployments
         self.metrics = metrics or ServingMetrics()
         self.log_sink = log_sink
+        """Receives one event per request (never blocks: a full log drops and counts)."""
         self._shadows_pending = 0
         if not 0.0 <= explain_sample <= 1.0:
             raise ValueError(f"explain_sample must be within [0, 1], got {explain_sample}")
         self.explain_sample = explain_sample
         """Share of logged requests whose explanation is logged too (audit)."""
         self._sampler = random.Random(seed)
-        """Receives one event per request (never blocks: a full log drops and counts)."""
+        self._preloaded = dict(preloaded or {})
+        """Models loaded before this process forked, by digest: each taken by its first load."""
         self.endpoints: dict[str, Endpoint] = {}
         for spec in specs:
             if spec.name in self.endpoints:
@@ -186,7 +190,7 @@ class DataPlane:
     def _load_version(self, ep: Endpoint, version: ModelVersion) -> LoadedVersion | None:
         started = time.perf_counter()
         try:
-            model = self.registry.load_version(version)
+            model = self._preloaded.pop(version.digest, None) or self.registry.load_version(version)
             loaded = LoadedVersion(version, model, 0.0)
             loaded.warm()
         except Exception as exc:  # any failure to load or warm keeps the old table serving

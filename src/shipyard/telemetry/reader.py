@@ -33,9 +33,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -51,6 +50,9 @@ from shipyard.telemetry.index import (
     label_entries_of,
 )
 from shipyard.telemetry.records import BASE_SCHEMA
+
+if TYPE_CHECKING:
+    import duckdb
 
 T = TypeVar("T")
 _RETRIES = 5
@@ -104,10 +106,8 @@ class LogReader:
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
         self.store = SegmentStore(root, storage_options)
-        self._db = duckdb.connect(":memory:")
-        self._db.execute("SET GLOBAL TimeZone = 'UTC'")
-        if not self.store.local:
-            self._db.register_filesystem(self.store.fs)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        """Opened by the first query: a server that never reads its log never loads DuckDB."""
         self._lock = threading.Lock()
         self.index = RequestIndex(self.store)
         self.label_index = RequestIndex(self.store, LABEL_INDEX)
@@ -117,10 +117,14 @@ class LogReader:
         self._final_days: dict[str, float] = {}  # day folders holding one day- file -> mtime
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
 
     def _retrying(self, query: Callable[[], T]) -> T:
         """Run ``query`` (which lists files itself), again when a listed file vanished."""
+        import duckdb
+
         for attempt in range(_RETRIES):
             try:
                 return query()
@@ -131,6 +135,14 @@ class LogReader:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
+            if self._db is None:
+                import duckdb
+
+                db = duckdb.connect(":memory:")
+                db.execute("SET GLOBAL TimeZone = 'UTC'")
+                if not self.store.local:
+                    db.register_filesystem(self.store.fs)
+                self._db = db
             return self._db.cursor()
 
     def has_endpoint(self, endpoint: str) -> bool:
@@ -275,6 +287,8 @@ class LogReader:
         """Stream the window as Arrow record batches of at most ``batch_rows`` rows (unordered)."""
         if batch_rows <= 0:
             raise InvalidArgument("batch_rows must be positive")
+        import duckdb
+
         for attempt in range(_RETRIES):
             started = False
             try:

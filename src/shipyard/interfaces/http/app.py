@@ -24,6 +24,7 @@ from shipyard.interfaces.http.sessions import SessionStore
 from shipyard.interfaces.http.state import ServerState
 from shipyard.monitoring.gauges import MonitorCollector
 from shipyard.monitoring.notifiers.webhook import WebhookNotifier, redact_url
+from shipyard.package.model import Model
 from shipyard.registry.access import Permission
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.follower import RegistryFollower
@@ -44,7 +45,10 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(services: Services, config: ServeConfig) -> Starlette:
+def create_app(
+    services: Services, config: ServeConfig, *, preloaded: Mapping[str, Model] | None = None
+) -> Starlette:
+    """The app of one worker; ``preloaded``: models already in memory, by package digest."""
     startup_checks(services, config)  # no public bind without tokens; an intact audit chain
     metrics = ServingMetrics(multiprocess_dir=config.metrics_dir)
     if config.allow_code:  # `serve --allow-code`: the operator decided for every served version
@@ -61,6 +65,7 @@ def create_app(services: Services, config: ServeConfig) -> Starlette:
         threads=config.predict_threads,
         log_sink=writer.submit if writer is not None else None,
         explain_sample=config.explain_sample,
+        preloaded=preloaded,
     )
     follower = RegistryFollower(dataplane, interval=config.poll_interval)
     state = ServerState(

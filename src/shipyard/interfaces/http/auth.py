@@ -27,6 +27,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -56,6 +57,7 @@ from shipyard.registry.tokens import hash_secret
 CACHE_SECONDS = 1.0
 """How long a verified token (and "do tokens exist") is trusted before the registry is asked again:
 a revocation takes effect within this time."""
+T = TypeVar("T")
 START_CHAIN_TAIL = 1000
 """Audit events whose links the server checks at start (``shipyard audit verify`` checks all)."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -101,39 +103,73 @@ def startup_checks(services: Services, config: ServeConfig) -> None:
             )
 
 
+class _Fresh(Generic[T]):
+    """A value from a blocking registry call, reused for ``CACHE_SECONDS``.
+
+    Past half its lifetime the value is refreshed in the background while requests keep using it;
+    past its lifetime a request waits for the refresh. One refresh runs at a time, shared by every
+    request that needs it: under load, the registry is asked once a second, not once per request
+    that found the value stale, and no request waits for it while the value is fresh.
+    """
+
+    def __init__(self, fetch: Callable[[], T]) -> None:
+        self._fetch = fetch
+        self._at = float("-inf")
+        self._value: T | ShipyardError | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self) -> T:
+        age = time.monotonic() - self._at
+        if age > CACHE_SECONDS:
+            await asyncio.shield(self._refresh())  # a caller that goes away leaves it running
+        elif age > CACHE_SECONDS / 2:
+            self._refresh()
+        value = self._value
+        if isinstance(value, ShipyardError):
+            raise value
+        return cast(T, value)
+
+    def _refresh(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+            self._task.add_done_callback(_retrieve)  # a failed background refresh: retried later
+        return self._task
+
+    async def _run(self) -> None:
+        started = time.monotonic()
+        try:
+            self._value = await asyncio.to_thread(self._fetch)
+        except Unauthenticated as exc:  # a bad token is an answer too, cached like a good one
+            self._value = exc
+        self._at = started
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class _Cache:
     """Tokens verified within the last second, and whether any token exists."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._principals: dict[str, tuple[float, Principal | ShipyardError]] = {}
-        self._any: tuple[float, bool] = (0.0, False)
+        self._principals: dict[str, _Fresh[Principal]] = {}
+        self._any = _Fresh(services.tokens.any_active)
 
     async def any_tokens(self) -> bool:
-        now = time.monotonic()
-        if now - self._any[0] > CACHE_SECONDS:
-            found = await asyncio.to_thread(self.services.tokens.any_active)
-            self._any = (now, found)
-        return self._any[1]
+        return await self._any.get()
 
     async def authenticate(self, secret: str) -> Principal:
         key = hash_secret(secret)
-        now = time.monotonic()
-        cached = self._principals.get(key)
-        if cached is None or now - cached[0] > CACHE_SECONDS:
-            try:
-                result: Principal | ShipyardError = await asyncio.to_thread(
-                    self.services.tokens.authenticate, secret
-                )
-            except Unauthenticated as exc:
-                result = exc
+        fresh = self._principals.get(key)
+        if fresh is None:
             if len(self._principals) > 10_000:  # bounded: a flood of bad tokens cannot grow it
                 self._principals.clear()
-            self._principals[key] = (now, result)
-            cached = (now, result)
-        if isinstance(cached[1], ShipyardError):
-            raise cached[1]
-        return cached[1]
+            fresh = self._principals[key] = _Fresh(
+                lambda: self.services.tokens.authenticate(secret)
+            )
+        return await fresh.get()
 
 
 class Gate:

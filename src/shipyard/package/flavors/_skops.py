@@ -7,6 +7,12 @@ when it is installed, and every ``tests`` package. ``all_estimators`` then ignor
 (modules under ``externals``, ``tests``, ... or with a private part), so walking past them gives
 the same list. During the import only, sklearn's discovery module sees a ``pkgutil`` whose walk
 does not descend into packages whose modules it would ignore anyway; nothing else is touched.
+
+That list is only skops's *default* trust, which Shipyard never relies on: ``load_skops`` names every
+type it trusts. A process that only serves (``skip_default_trust``, called by ``shipyard serve``)
+imports ``skops.io`` without it at all: no walk, and none of the ~200 scikit-learn modules, the test
+helpers (and pytest, when installed) it imports -- about 10 MB and a quarter of the import's time
+per worker. There, ``skops.io.load`` called without ``trusted`` trusts fewer types, never more.
 """
 
 from __future__ import annotations
@@ -50,11 +56,22 @@ def _walk_skipping(ignore: set[str]) -> Callable[..., Iterator[pkgutil.ModuleInf
     return walk_packages
 
 
+_DEFAULT_TRUST = True
+
+
+def skip_default_trust() -> None:
+    """Import ``skops.io`` in this process without its default list of trusted estimators."""
+    global _DEFAULT_TRUST
+    _DEFAULT_TRUST = False
+
+
 def import_skops_io() -> Any:
     """``skops.io``, imported so that torch is not (MissingDependency without the sklearn extra)."""
     loaded = sys.modules.get("skops.io")
     if loaded is not None:
         return loaded
+    if not _DEFAULT_TRUST:
+        return _import_without_default_trust()
     discovery: ModuleType = require("sklearn.utils.discovery", "sklearn")
     ignore = getattr(discovery, "_MODULE_TO_IGNORE", None)
     original = getattr(discovery, "pkgutil", None)
@@ -69,3 +86,13 @@ def import_skops_io() -> Any:
         return require("skops.io", "sklearn")
     finally:
         discovery.pkgutil = original  # type: ignore[attr-defined]
+
+
+def _import_without_default_trust() -> Any:
+    utils: Any = require("sklearn.utils", "sklearn")
+    original = utils.all_estimators
+    utils.all_estimators = lambda *args, **kwargs: []  # skops binds it when imported
+    try:
+        return require("skops.io", "sklearn")
+    finally:
+        utils.all_estimators = original

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from shipyard.core.errors import PackageError, SchemaError, UnsafeFormatError
+from shipyard.package.flavors import _skops
 from shipyard.package.flavors._skops import import_skops_io
 from shipyard.package.flavors.base import (
     Attribution,
@@ -40,6 +41,12 @@ PICKLE_HINT = (
     "load with allow_pickle=True (CLI: --allow-pickle, env: SHIPYARD_ALLOW_PICKLE=1) "
     "only if you trust whoever wrote this package"
 )
+
+
+def skip_default_trust() -> None:
+    """In a process that only serves: import skops without its default trust list, which
+    ``load_skops`` does not use (see ``_skops``)."""
+    _skops.skip_default_trust()
 
 
 def load_skops(path: Path, *, extra_trusted: tuple[str, ...] = ()) -> Any:

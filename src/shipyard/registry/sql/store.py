@@ -114,9 +114,7 @@ class SqlRegistryStore:
         self.url = url
         self.engine = make_engine(url)
         try:
-            if auto_migrate:
-                schema.upgrade(self.engine, only_if_empty=True)
-            state = schema.status(self.engine)
+            state = schema.ensure(self.engine, migrate_empty=auto_migrate)
         except OperationalError as exc:
             raise Unavailable(f"cannot reach the registry database: {exc.orig}") from exc
         if not state.up_to_date:
