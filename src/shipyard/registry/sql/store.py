@@ -113,6 +113,8 @@ class SqlRegistryStore:
         self.url = url
         self.engine = make_engine(url)
         try:
+            if schema.at_head(self.engine):  # the usual case: one query, no Alembic
+                return
             if auto_migrate:
                 schema.upgrade(self.engine, only_if_empty=True)
             state = schema.status(self.engine)
