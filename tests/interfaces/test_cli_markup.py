@@ -18,6 +18,7 @@ import typer.main
 from shipyard import package
 from shipyard.app import build
 from shipyard.core.config import load_settings
+from shipyard.interfaces.cli.lazy import LazyGroup
 from shipyard.interfaces.cli.main import app
 from shipyard.telemetry import PredictionEvent
 from shipyard.telemetry.writer import SegmentWriter
@@ -64,7 +65,11 @@ NOT_READ = {
 
 def all_commands() -> set[str]:
     def walk(command: object, path: list[str]) -> set[str]:
-        subs = getattr(command, "commands", None)
+        subs = (
+            command.load_all()
+            if isinstance(command, LazyGroup)
+            else getattr(command, "commands", None)
+        )
         if not subs:
             return {" ".join(path)}
         runs_alone = (

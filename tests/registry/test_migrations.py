@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from shipyard.core.errors import Conflict
 from shipyard.registry.sql import schema
-from shipyard.registry.sql.store import make_engine
+from shipyard.registry.sql.store import SqlRegistryStore, make_engine
 from shipyard.registry.sql.tables import metadata
 
 
@@ -46,3 +48,14 @@ def test_opening_a_store_checks_the_revision_without_alembic(database_url: str) 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_store_behind_head_is_refused_with_the_upgrade_hint(database_url: str) -> None:
+    SqlRegistryStore(database_url).close()  # an empty database is migrated on open
+    engine = make_engine(database_url)
+    with engine.connect() as conn, conn.begin():  # an older schema, as a previous release left it
+        conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    with pytest.raises(Conflict, match=r"revision 0005, this Shipyard needs 0006.*db upgrade"):
+        SqlRegistryStore(database_url)
+    assert not schema.status(engine).up_to_date  # what `shipyard db check` reports
+    engine.dispose()

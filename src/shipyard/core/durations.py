@@ -4,7 +4,8 @@ Every duration a user writes (a CLI option, the project file, a setting, an API 
 ``parse_duration``: ``500ms``, ``90s``, ``15m``, ``1h``, ``2d``, ``1w``, or a bare number of
 seconds. It is bounded (``MAX_DURATION``), so no window or interval can overflow a date or a
 timer later, and a bad one is refused with a message naming the field. ``parse_time`` reads an ISO
-time or a duration ago. ``Seconds`` is the same rule as a pydantic field type.
+time or a duration ago. ``Seconds`` is the same rule as a pydantic field type; it is built on
+first use, so parsing a CLI option does not import pydantic.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Final
-
-from pydantic import BeforeValidator
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from shipyard.core.errors import InvalidArgument
 
@@ -101,8 +100,22 @@ def _pydantic_seconds(value: object) -> float:
     return _seconds(value, allow_zero=False)
 
 
-Seconds = Annotated[float, BeforeValidator(_pydantic_seconds)]
-"""A pydantic field holding a positive, bounded duration in seconds (``"5m"`` -> 300.0)."""
+if TYPE_CHECKING:
+    from pydantic import BeforeValidator
+
+    Seconds = Annotated[float, BeforeValidator(_pydantic_seconds)]
+    """A pydantic field holding a positive, bounded duration in seconds (``"5m"`` -> 300.0)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Seconds":  # built when a settings or project model first declares a field with it
+        from pydantic import BeforeValidator
+
+        seconds = Annotated[float, BeforeValidator(_pydantic_seconds)]
+        globals()["Seconds"] = seconds
+        return seconds
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EXAMPLES",

@@ -19,6 +19,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,22 +66,40 @@ def _hex_of(key: str) -> str:
 
 
 class FsspecBlobStore:
+    """Blobs under ``url``. The filesystem is opened on first use: a command that only moves an
+    alias never imports fsspec."""
+
     def __init__(self, url: str, **storage_options: Any) -> None:
+        self.url = url
+        self._storage_options = storage_options
+
+    @cached_property
+    def _opened(self) -> tuple[Any, str]:
         try:
             import fsspec
         except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
             raise MissingDependency("fsspec", "s3") from exc
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+            fs, root = fsspec.core.url_to_fs(self.url, **self._storage_options)
         except ImportError as exc:
             raise MissingDependency(str(exc.name or "an fsspec backend"), "s3") from exc
-        self.root = root.rstrip("/")
-        self.url = url
-        self.local = "file" in (
-            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        )
-        if self.local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+        root = root.rstrip("/")
+        if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            Path(root).mkdir(parents=True, exist_ok=True)
+        return fs, root
+
+    @property
+    def fs(self) -> Any:
+        return self._opened[0]
+
+    @property
+    def root(self) -> str:
+        return self._opened[1]
+
+    @property
+    def local(self) -> bool:
+        protocol = self.fs.protocol
+        return "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import Conflict, InvalidArgument, NotFound, PackageError
-from shipyard.package.manifest import MANIFEST_FILE, Manifest
 from shipyard.registry.blobs import BlobStore
 from shipyard.registry.changes import ChangeFeed
 from shipyard.registry.entities import (
@@ -31,8 +30,9 @@ from shipyard.registry.entities import (
 from shipyard.registry.refs import LATEST, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry.store import RegistryStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the manifest reads YAML: imported by the methods that read packages
     from shipyard.package.labels import LabelRule
+    from shipyard.package.manifest import Manifest
     from shipyard.package.model import Model
 
 log = logging.getLogger("shipyard.registry")
@@ -88,6 +88,7 @@ class RegistryService:
     ) -> ModelVersion:
         """Verify a package folder, store its files as blobs and create the next version."""
         from shipyard.package import bundle  # numpy and pandas: only when packages are read
+        from shipyard.package.manifest import MANIFEST_FILE
 
         directory = Path(path)
         manifest = bundle.verify(directory)
@@ -187,6 +188,8 @@ class RegistryService:
         return self.store.get_version(parsed.name, alias.version)
 
     def manifest(self, version: ModelVersion) -> Manifest:
+        from shipyard.package.manifest import MANIFEST_FILE, Manifest
+
         text = self.blobs.get_bytes(version.manifest_blob).decode()
         return Manifest.from_yaml(text, source=f"{version.ref}/{MANIFEST_FILE}")
 
@@ -213,6 +216,7 @@ class RegistryService:
     def fetch(self, version: ModelVersion) -> tuple[Path, Manifest]:
         """A verified local copy of the version's package (cached by digest), and its manifest."""
         from shipyard.package import bundle  # numpy and pandas: only when packages are read
+        from shipyard.package.manifest import MANIFEST_FILE
 
         target = self.cache_dir / "packages" / version.digest.replace(":", "-")
         if target.exists():

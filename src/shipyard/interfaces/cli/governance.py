@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.core.errors import InvalidArgument
 from shipyard.interfaces.cli.context import remote, services
 from shipyard.interfaces.cli.output import console, emit, print_json, print_table, when
-from shipyard.registry.entities import ApprovalStatus
-from shipyard.registry.governance import GovernanceService
+
+if TYPE_CHECKING:  # the service imports SQLAlchemy: only the commands that use it pay for it
+    from shipyard.registry.entities import ApprovalStatus
+    from shipyard.registry.governance import GovernanceService
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}

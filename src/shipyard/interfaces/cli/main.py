@@ -9,26 +9,126 @@ from pathlib import Path
 import typer
 
 from shipyard._version import __version__
-from shipyard.interfaces.cli import access as access_cmds
-from shipyard.interfaces.cli import build as build_cmds
-from shipyard.interfaces.cli import deployments as deployment_cmds
-from shipyard.interfaces.cli import gc as gc_cmds
-from shipyard.interfaces.cli import governance as governance_cmds
-from shipyard.interfaces.cli import lifecycle as lifecycle_cmds
-from shipyard.interfaces.cli import monitoring as monitoring_cmds
-from shipyard.interfaces.cli import registry as registry_cmds
 from shipyard.interfaces.cli.context import services, set_overrides, state
-from shipyard.interfaces.cli.drift import drift
-from shipyard.interfaces.cli.explain import explain
-from shipyard.interfaces.cli.interop import convert, import_app
-from shipyard.interfaces.cli.output import console, emit, err_console, styled
-from shipyard.interfaces.cli.report import report
-from shipyard.interfaces.cli.score import score
-from shipyard.interfaces.cli.serve import serve
-from shipyard.interfaces.cli.ui import ui
+from shipyard.interfaces.cli.lazy import Lazy, LazyGroup
+
+
+def _at(target: str, help: str) -> Lazy:
+    return Lazy(f"shipyard.interfaces.cli.{target}", help)
+
+
+COMMANDS: dict[str, Lazy] = {
+    "controller": _at(
+        "deployments:controller",
+        "Run the controller alone (rollouts, scheduled monitors); one per registry holds the lease.",
+    ),
+    "report": _at(
+        "report:report",
+        "Write the monitoring report of ENDPOINT: drift per feature with reference vs current "
+        "distributions, performance, latency, errors and alerts over time. With --reference and "
+        "--current instead, the drift report of a file (as `shipyard drift` computes it). The HTML "
+        "file is self-contained (no script, no network access) and stays under 5 MB.",
+    ),
+    "drift": _at(
+        "drift:drift",
+        "Check CURRENT for drift against REFERENCE: the statistics and verdict of `shipyard monitor "
+        "run`. Exit code 0: no drift, 1: drift, 2: bad input (one line on stderr).",
+    ),
+    "apply": _at("lifecycle:apply", "Make the registry match the project file (idempotent)."),
+    "retrain": _at(
+        "lifecycle:retrain", "Ask for a retraining of ENDPOINT (the trigger of 'manual' policies)."
+    ),
+    "approve": _at(
+        "governance:approve",
+        "Approve MODEL VERSION as yourself (not its creator; once per person).",
+    ),
+    "reject": _at(
+        "governance:reject", "Reject MODEL VERSION: final, it can never become a protected alias."
+    ),
+    "approvals": _at(
+        "governance:approvals", "The approval status of MODEL VERSION and every decision on it."
+    ),
+    "card": _at(
+        "governance:card",
+        "The model card of MODEL VERSION (Markdown, or a self-contained HTML page).",
+    ),
+    "register": _at(
+        "registry:register",
+        "Verify a package folder and register it as the next version of a model.",
+    ),
+    "trust": _at(
+        "registry:trust",
+        "Trust a version's own Python code (python flavor) to run when loaded; audited.",
+    ),
+    "serve": _at(
+        "serve:serve",
+        "Serve models; follows their aliases and swaps new versions in without downtime.",
+    ),
+    "ui": _at(
+        "ui:ui",
+        "Run the web console alone against the registry (sign in with a token; /ui on a server).",
+    ),
+    "score": _at(
+        "score:score", "Score files with a model version; output rows keep the input order."
+    ),
+    "build": _at(
+        "build:build",
+        "Write a container build context (Dockerfile, package, pinned requirements, entrypoint).",
+    ),
+    "k8s": _at(
+        "build:k8s",
+        "Print Kubernetes manifests: Deployment, Service, HPA, PDB (and a RayService with --ray).",
+    ),
+    "gc": _at(
+        "gc:gc",
+        "Remove blobs no version references, temporary files of crashed writes, stale cache.",
+    ),
+    "explain": _at(
+        "explain:explain",
+        "Attribute each row's prediction to the model's input columns (base value + attributions).",
+    ),
+    "convert": _at(
+        "interop:convert",
+        "Convert a version (scikit-learn, XGBoost, LightGBM) and register the result as a new "
+        "version, kept only if it predicts like its parent on the reference sample.",
+    ),
+    "predict": _at("main:predict", "Load a registered model and predict on a file."),
+    "demo": _at("main:demo", "Run the whole life of a model, end to end, on a fresh home."),
+    "models": _at("registry:models_app", "Registered models."),
+    "versions": _at("registry:versions_app", "Model versions."),
+    "alias": _at("registry:alias_app", "Aliases: movable pointers such as churn@champion."),
+    "tag": _at("registry:tag_app", "Tags on models and versions."),
+    "db": _at("main:db_app", "Registry database schema."),
+    "logs": _at("monitoring:logs_app", "The prediction log."),
+    "feedback": _at(
+        "monitoring:feedback_app", "Ground truth, joined to predictions by request id."
+    ),
+    "monitor": _at("monitoring:monitor_app", "Drift, performance and service monitoring."),
+    "alerts": _at("monitoring:alerts_app", "Alerts raised by monitors."),
+    "deploy": _at(
+        "deployments:deploy_app",
+        "Deployments: routes, shadows and sticky keys that servers follow.",
+    ),
+    "rollout": _at(
+        "deployments:rollout_app", "Progressive rollouts with gates and automatic rollback."
+    ),
+    "protect": _at(
+        "governance:protect_app", "Protected aliases: only approved versions may become them."
+    ),
+    "audit": _at("registry:audit_app", "The audit log (a hash chain)."),
+    "tokens": _at("access:tokens_app", "Bearer tokens for the server: who may do what."),
+    "import": _at("interop:import_app", "Register models made by other tools."),
+}
+"""Every command of ``shipyard``, in the order of ``shipyard --help``, imported on first use."""
+
+
+class ShipyardGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="shipyard",
+    cls=ShipyardGroup,
     help="Shipyard: package, register, serve, monitor and maintain ML models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -36,45 +136,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Registry database schema.", no_args_is_help=True)
 
-app.add_typer(registry_cmds.models_app, name="models")
-app.add_typer(registry_cmds.versions_app, name="versions")
-app.add_typer(registry_cmds.alias_app, name="alias")
-app.add_typer(registry_cmds.tag_app, name="tag")
-app.add_typer(db_app, name="db")
-app.add_typer(monitoring_cmds.logs_app, name="logs")
-app.add_typer(monitoring_cmds.feedback_app, name="feedback")
-app.add_typer(monitoring_cmds.monitor_app, name="monitor")
-app.add_typer(monitoring_cmds.alerts_app, name="alerts")
-app.add_typer(deployment_cmds.deploy_app, name="deploy")
-app.add_typer(deployment_cmds.rollout_app, name="rollout")
-app.command("controller")(deployment_cmds.controller)
-app.command("report")(report)
-app.command("drift")(drift)
-app.command("apply")(lifecycle_cmds.apply)
-app.command("retrain")(lifecycle_cmds.retrain)
-app.add_typer(governance_cmds.protect_app, name="protect")
-app.command("approve")(governance_cmds.approve)
-app.command("reject")(governance_cmds.reject)
-app.command("approvals")(governance_cmds.approvals)
-app.command("card")(governance_cmds.card)
-app.command("register")(registry_cmds.register)
-app.add_typer(registry_cmds.audit_app, name="audit")
-app.add_typer(access_cmds.tokens_app, name="tokens")
-app.command("trust")(registry_cmds.trust)
-app.command("serve")(serve)
-app.command("ui")(ui)
-app.command("score")(score)
-app.command("build")(build_cmds.build)
-app.command("k8s")(build_cmds.k8s)
-app.command("gc")(gc_cmds.gc)
-app.command("explain")(explain)
-app.add_typer(import_app, name="import")
-app.command("convert")(convert)
-
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"shipyard {__version__}")
+        typer.echo(f"shipyard {__version__}")
         raise typer.Exit()
 
 
@@ -105,6 +170,7 @@ def root(
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending schema migrations to the registry database."""
     from shipyard.app import open_engine
+    from shipyard.interfaces.cli.output import console
     from shipyard.registry.sql import schema
 
     engine = open_engine(state(ctx).settings())
@@ -116,6 +182,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_check(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Exit 0 if the schema is up to date, 1 if migrations are pending."""
     from shipyard.app import open_engine
+    from shipyard.interfaces.cli.output import console, emit
     from shipyard.registry.sql import schema
 
     result = schema.status(open_engine(state(ctx).settings()))
@@ -132,7 +199,6 @@ def db_check(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         raise typer.Exit(1)
 
 
-@app.command("predict")
 def predict(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Model reference: name@alias, name/3, models:/..."),
@@ -156,6 +222,7 @@ def predict(
     import pandas as pd
 
     from shipyard.interfaces.cli.files import check_output, read_table, write_table
+    from shipyard.interfaces.cli.output import console, emit
 
     if output is not None:
         check_output(output)  # before the work, not after
@@ -180,7 +247,6 @@ def predict(
     emit(summary, as_json, lambda: console.print(f"{len(frame)} prediction(s) -> {output}"))
 
 
-@app.command("demo")
 def demo(
     home: Path | None = typer.Option(
         None, "--home", help="Use this home instead of a fresh temporary one."
@@ -234,6 +300,8 @@ def main(cli: typer.Typer, args: list[str] | None = None) -> int:
         _error("aborted")
         return 1
     except KeyboardInterrupt:
+        from shipyard.interfaces.cli.output import err_console
+
         err_console.print("interrupted")
         return INTERRUPTED
     except BrokenPipeError:  # `shipyard ... | head`: the reader left; nothing to report
@@ -250,6 +318,8 @@ def main(cli: typer.Typer, args: list[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
+    from shipyard.interfaces.cli.output import err_console, styled
+
     err_console.print(styled(("error:", "red"), " ", " ".join(message.split())), soft_wrap=True)
 
 

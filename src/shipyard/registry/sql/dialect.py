@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 # PostgreSQL SQLSTATEs meaning "you lost a race, the same statement may succeed now".
@@ -13,8 +12,14 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, de
 
 
 def dialect_insert(conn: Connection) -> Any:
-    """The dialect's ``insert`` (with ``on_conflict_do_*``)."""
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    """The dialect's ``insert`` (with ``on_conflict_do_*``); only the dialect in use is imported."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def lost_race(exc: DBAPIError) -> bool:
