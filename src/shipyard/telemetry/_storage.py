@@ -248,11 +248,14 @@ class SegmentStore:
             return None
         return float(modified.timestamp())
 
-    def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
+    def read_table(
+        self, path: str, columns: list[str] | None = None, *, use_threads: bool = True
+    ) -> pa.Table:
+        """A whole file (``use_threads=False`` for a small one: no thread pool round trip)."""
         if self.local:
-            return pq.read_table(path, columns=columns)
+            return pq.read_table(path, columns=columns, use_threads=use_threads)
         with self.fs.open(path, "rb") as fh:
-            return pq.read_table(fh, columns=columns)
+            return pq.read_table(fh, columns=columns, use_threads=use_threads)
 
     # -- listing --------------------------------------------------------------------------------
 
@@ -299,6 +302,20 @@ class SegmentStore:
                 continue
             out.append(name)
         return out
+
+    def raw_tail(self, folder: str) -> tuple[list[str], bool]:
+        """The live raw segments of a day folder (unordered), and whether it is compacted for good
+        (nothing live but one ``day-`` file). Leaner than ``live_segments``: feedback lists the
+        raw tail on every call."""
+        names = self._ls(folder)
+        if RETIRED in names:
+            return [], False
+        gone = self.superseded(folder, names)
+        raw = [n for n in names if is_raw(n) and n not in gone]
+        if raw:
+            return raw, False
+        live = [n for n in names if is_segment(n) and n not in gone]
+        return [], len(live) == 1 and live[0].startswith("day-")
 
     def endpoint_folders(self, dataset: str = PREDICTIONS) -> list[str]:
         base = self.path(dataset)

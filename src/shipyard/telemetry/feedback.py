@@ -352,7 +352,7 @@ class FeedbackLog:
                 self.store.publish(
                     (FEEDBACK, day), table, compression=FEEDBACK_COMPRESSION, name=name
                 )
-                self.reader.saw_labels(f"{self.store.path(FEEDBACK, day)}/{name}", table)
+                self.reader.saw_labels(day, name, table)
         except BaseException as exc:  # nothing of the batch is acknowledged as written
             for labels in batch:
                 if labels.error is None:

@@ -3,8 +3,11 @@
 Layout: ``{root}/{index}/bucket={NN}/idx-{time_ns}-{pid}-{seq}.parquet``, ``NN`` = CRC-32 of the
 request id modulo ``BUCKETS``. Each file holds ``(request_id, endpoint, rows, ts, model, version)``
 sorted by ``request_id`` in small row groups, so a lookup opens one bucket and, in each of its few
-files, only the row groups whose min/max statistics bracket the id (file footers are cached: files
-are immutable).
+files, only the row groups whose min/max statistics bracket the id. Every file also carries a Bloom
+filter of its ids (10 bits an id, 7 hashes: about 1 % false positives) in its footer's key-value
+metadata, so a lookup reads a row group only from the files that may hold the id: about one read
+for a logged id, whatever the number of files, and usually none for an id never logged. Footers
+are cached: files are immutable.
 
 Two indexes share this layout:
 
@@ -25,6 +28,8 @@ buckets without the entries of deleted days.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 import zlib
 from collections.abc import Callable, Iterable
@@ -80,6 +85,50 @@ Found = dict[str, list[Entry]]
 
 def bucket_of(request_id: str) -> int:
     return zlib.crc32(request_id.encode()) % BUCKETS
+
+
+BLOOM_KEY = b"shipyard.bloom"
+BLOOM_BITS = 10  # per id
+BLOOM_HASHES = 7
+
+
+def _hash_pair(request_id: str) -> tuple[int, int]:
+    """Two independent 32-bit hashes of an id (not CRC-32: that one picked the bucket)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little") | 1
+
+
+class Bloom:
+    """A Bloom filter of request ids: ``might_hold`` is never False for an id that was added."""
+
+    def __init__(self, bits: bytes) -> None:
+        self.bits = bits
+        self.size = len(bits) * 8
+
+    @classmethod
+    def of(cls, ids: list[str]) -> Bloom:
+        size = max(64, -(-len(ids) * BLOOM_BITS // 64) * 64)
+        pairs = np.array([_hash_pair(i) for i in ids], dtype=np.uint64).reshape(-1, 2)
+        steps = np.arange(BLOOM_HASHES, dtype=np.uint64)
+        positions = (pairs[:, :1] + steps * pairs[:, 1:]) % np.uint64(size)
+        on = np.zeros(size, dtype=bool)
+        on[positions.ravel()] = True
+        return cls(np.packbits(on, bitorder="little").tobytes())
+
+    def might_hold(self, pair: tuple[int, int]) -> bool:
+        """Whether the id of this ``_hash_pair`` may have been added."""
+        first, step = pair
+        for i in range(BLOOM_HASHES):
+            at = (first + i * step) % self.size
+            if not self.bits[at >> 3] >> (at & 7) & 1:
+                return False
+        return True
+
+
+class _Footer(NamedTuple):
+    meta: pq.FileMetaData
+    spans: list[tuple[str, str]]  # each row group's (min, max) id
+    bloom: Bloom | None  # None: a file written before the filters
 
 
 def _bucket_dir(bucket: int) -> str:
@@ -165,8 +214,7 @@ class RequestIndex:
     def __init__(self, store: SegmentStore, dataset: str = INDEX) -> None:
         self.store = store
         self.dataset = dataset
-        # path -> (footer, row-group (min, max) ids): index files are immutable
-        self._meta: dict[str, tuple[pq.FileMetaData, list[tuple[str, str]]]] = {}
+        self._footers: dict[int, dict[str, _Footer]] = {}  # bucket -> path -> its footer
         self._lock = threading.Lock()
 
     def _folder(self, bucket: int) -> str:
@@ -193,9 +241,10 @@ class RequestIndex:
         return int(entries.num_rows)
 
     def _publish(self, bucket: int, table: pa.Table) -> None:
+        bloom = Bloom.of(table.column("request_id").to_pylist())
         self.store.publish(
             (self.dataset, _bucket_dir(bucket)),
-            table,
+            table.replace_schema_metadata({BLOOM_KEY: base64.b64encode(bloom.bits)}),
             compression="zstd",
             name=segment_name("idx"),
             row_group_size=ROW_GROUP,
@@ -217,7 +266,7 @@ class RequestIndex:
             self.store.delete(f)
         with self._lock:
             for f in files:
-                self._meta.pop(f, None)
+                self._footers.get(bucket, {}).pop(f, None)
         return int(before - table.num_rows)
 
     def purge(self, cutoffs: dict[str, datetime]) -> int:
@@ -239,9 +288,9 @@ class RequestIndex:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _footer(self, path: str) -> tuple[pq.FileMetaData, list[tuple[str, str]]]:
+    def _footer(self, bucket: int, path: str) -> _Footer:
         with self._lock:
-            cached = self._meta.get(path)
+            cached = self._footers.get(bucket, {}).get(path)
         if cached is not None:
             return cached
         meta = self._metadata(path)
@@ -253,9 +302,11 @@ class RequestIndex:
                 spans.append(("", "\U0010ffff"))
             else:
                 spans.append((str(stats.min), str(stats.max)))
+        encoded = (meta.metadata or {}).get(BLOOM_KEY)
+        footer = _Footer(meta, spans, Bloom(base64.b64decode(encoded)) if encoded else None)
         with self._lock:
-            self._meta[path] = (meta, spans)
-        return meta, spans
+            self._footers.setdefault(bucket, {})[path] = footer
+        return footer
 
     def _metadata(self, path: str) -> pq.FileMetaData:
         if self.store.local:
@@ -285,23 +336,28 @@ class RequestIndex:
 
     def _lookup_bucket(self, bucket: int, wanted: set[str]) -> Found:
         found: Found = {}
-        low, high = min(wanted), max(wanted)
+        pairs = {rid: _hash_pair(rid) for rid in wanted}
         files = self._files(bucket)
         with self._lock:  # forget the footers of files merged away
-            for gone in [p for p in self._meta if _bucket_of_path(p) == bucket]:
-                if gone not in files:
-                    del self._meta[gone]
+            cached = self._footers.setdefault(bucket, {})
+            for gone in cached.keys() - set(files):
+                del cached[gone]
         for path in files:
-            meta, spans = self._footer(path)
+            footer = self._footer(bucket, path)
+            maybe = [
+                rid
+                for rid, pair in pairs.items()
+                if footer.bloom is None or footer.bloom.might_hold(pair)
+            ]
             groups = [
-                i
-                for i, (lo, hi) in enumerate(spans)
-                if lo <= high and hi >= low and any(lo <= w <= hi for w in wanted)
+                i for i, (lo, hi) in enumerate(footer.spans) if any(lo <= w <= hi for w in maybe)
             ]
             if not groups:
                 continue
-            table = _conform(self._open(path, meta).read_row_groups(groups))
-            hits = table.filter(pc.is_in(table["request_id"], pa.array(sorted(wanted))))
+            # no thread pool for a few small row groups: its round trips cost more than the read
+            reader = self._open(path, footer.meta)
+            table = _conform(reader.read_row_groups(groups, use_threads=False))
+            hits = table.filter(pc.is_in(table["request_id"], pa.array(sorted(maybe))))
             for rid, endpoint, rows, ts, model, version in zip(
                 *(hits[name].to_pylist() for name in INDEX_SCHEMA.names), strict=True
             ):
@@ -315,15 +371,11 @@ class RequestIndex:
         return found
 
 
-def _bucket_of_path(path: str) -> int:
-    """The bucket number of an index file path (``.../bucket=NN/idx-...``)."""
-    return int(path.rsplit("/", 2)[-2].removeprefix("bucket="))
-
-
 __all__ = [
     "BUCKETS",
     "ENTRY_COLUMNS",
     "INDEX_SCHEMA",
+    "Bloom",
     "Entry",
     "RequestIndex",
     "bucket_of",

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidArgument, Unavailable
-from shipyard.telemetry._storage import FEEDBACK, LABEL_INDEX, PREDICTIONS, SegmentStore, is_raw
+from shipyard.telemetry._storage import FEEDBACK, LABEL_INDEX, PREDICTIONS, SegmentStore
 from shipyard.telemetry._summary import summary_dict, summary_sql
 from shipyard.telemetry.index import (
     ENTRY_COLUMNS,
@@ -58,6 +58,8 @@ T = TypeVar("T")
 _RETRIES = 5
 _SETTLED_S = 2.0
 """A folder unchanged for this long has a trustworthy modification time (its clock is coarse)."""
+_Tail = dict[str, dict[str, dict[str, Entry]]]
+"""day folder -> raw segment name -> request id -> what the segment holds of it."""
 
 Routes = str | tuple[str, ...] | None
 """A route (``primary``), a set of routes (``SERVED_ROUTES``), or None for every route."""
@@ -111,8 +113,8 @@ class LogReader:
         self._lock = threading.Lock()
         self.index = RequestIndex(self.store)
         self.label_index = RequestIndex(self.store, LABEL_INDEX)
-        self._tail_cache: dict[str, dict[str, Entry]] = {}  # raw prediction segment -> its ids
-        self._label_tail: dict[str, dict[str, Entry]] = {}  # raw label segment -> its ids
+        self._tail_cache: _Tail = {}  # the raw prediction segments' ids
+        self._label_tail: _Tail = {}  # the raw label segments' ids
         self._tail_lock = threading.Lock()
         self._final_days: dict[str, float] = {}  # day folders holding one day- file -> mtime
 
@@ -460,11 +462,12 @@ class LogReader:
             raise Unavailable(f"feedback log {self.store.url} unreachable: {exc}") from exc
         return found
 
-    def saw_labels(self, path: str, table: pa.Table) -> None:
-        """Note a label segment just published through this reader's root (``FeedbackLog``), so
-        the next ``labelled_ids`` does not read it back."""
+    def saw_labels(self, day: str, name: str, table: pa.Table) -> None:
+        """Note a label segment just published in ``feedback/{day}`` through this reader's root
+        (``FeedbackLog``), so that the next ``labelled_ids`` does not read it back."""
         with self._tail_lock:
-            self._label_tail[path] = _by_id(label_entries_of(table))
+            folder = self._label_tail.setdefault(self.store.path(FEEDBACK, day), {})
+            folder[name] = _by_id(label_entries_of(table))
 
     def _locate(self, ids: Sequence[str], endpoint: str | None) -> dict[str, Entry]:
         """What the raw tail and the index know of each id (entries of one id combined)."""
@@ -492,9 +495,7 @@ class LogReader:
             raise Unavailable(f"prediction log {self.store.url} unreachable: {exc}") from exc
         return found
 
-    def _tail(
-        self, dataset: str, folders: list[str], cache: dict[str, dict[str, Entry]]
-    ) -> list[dict[str, Entry]]:
+    def _tail(self, dataset: str, folders: list[str], cache: _Tail) -> list[dict[str, Entry]]:
         """The entries of every raw segment under ``folders`` (each segment read once: segments are
         immutable), by request id.
 
@@ -502,36 +503,40 @@ class LogReader:
         when it changes, e.g. a late segment arrived (on a local log, its modification time, once
         that has settled; object stores have none, so there the next compaction indexes it).
         """
-        listed: list[str] = []
+        listed: dict[str, list[str]] = {}
         for folder in folders:
             for _, day in self.store.day_folders(folder):
                 stamp = self.store.mtime(day) if self.store.local else 0.0
                 if stamp is not None and self._final_days.get(day) == stamp:
                     continue
-                names = self.store.live_segments(day)
-                final = len(names) == 1 and names[0].startswith("day-")
+                names, final = self.store.raw_tail(day)
                 if final and stamp is not None and time.time() - stamp > _SETTLED_S:
                     self._final_days[day] = stamp
-                listed.extend(f"{day}/{name}" for name in names if is_raw(name))
+                listed[day] = names
+        columns, entries = (
+            (ENTRY_COLUMNS, entries_of)
+            if dataset == PREDICTIONS
+            else (["request_id", "row", "ts"], label_entries_of)
+        )
         with self._tail_lock:
-            for gone in set(cache) - set(listed):
-                del cache[gone]
-            new = [p for p in listed if p not in cache]
-        for path in new:
-            columns, entries_fn = (
-                (ENTRY_COLUMNS, entries_of)
-                if dataset == PREDICTIONS
-                else (["request_id", "row", "ts"], label_entries_of)
-            )
+            for day in cache.keys() - listed.keys():
+                del cache[day]
+            new: list[tuple[str, str]] = []
+            for day, names in listed.items():
+                known = cache.setdefault(day, {})
+                for gone in known.keys() - set(names):  # compacted since
+                    del known[gone]
+                new.extend((day, name) for name in names if name not in known)
+        for day, name in new:
             try:
-                table = self.store.read_table(path, columns)
+                table = self.store.read_table(f"{day}/{name}", columns, use_threads=False)
             except FileNotFoundError:  # compacted meanwhile: the index has it now
                 continue
-            seen = _by_id(entries_fn(table))
+            seen = _by_id(entries(table))
             with self._tail_lock:
-                cache[path] = seen
+                cache.setdefault(day, {})[name] = seen
         with self._tail_lock:
-            return [cache[p] for p in listed if p in cache]
+            return [seg for day in listed for seg in cache.get(day, {}).values()]
 
     # -- computational metrics ------------------------------------------------------------------
 
