@@ -8,9 +8,15 @@ median and the best wall time and the peak RSS of the child (``ru_maxrss`` of th
 - ``shipyard --help``, ``shipyard --version``;
 - ``shipyard models list`` and ``shipyard alias set demo champion N`` on a fresh registry home with one
   registered model (made once, before timing, with the SDK);
-- ``bentoml --help`` from the peers' virtualenv, when ``--peers-python`` (or
-  ``SHIPYARD_BENCH_PEERS_PYTHON``) names its interpreter; ``--with-peers`` creates that venv under
-  ``/work/bench-venvs/bentoml`` on first use (``bentoml==1.4.40``; never a Shipyard dependency).
+- ``python -c "import sqlalchemy"``: no goal, for reading the table: the floor of every command
+  that opens the registry (the store is SQLAlchemy Core);
+- ``bentoml --help`` from the peers' virtualenv: ``--peers-python`` or
+  ``SHIPYARD_BENCH_PEERS_PYTHON`` names its interpreter, else ``/work/bench-venvs/bentoml`` is used
+  when it exists; ``--with-peers`` creates that venv on first use (``bentoml==1.4.40``; never a
+  Shipyard dependency). The table says when bentoml was not measured.
+
+The machine's load average is printed before and after: timings from a loaded machine compare
+with each other (one run), not with another machine's.
 
 Goals (PASS/FAIL): each shipyard command within 0.25 s of ``python -c pass`` (median), and faster than
 ``bentoml --help`` (median) when it was measured.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,11 +65,28 @@ def _run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def measure(name: str, argv: list[str], env: dict[str, str], repeats: int) -> Timing:
-    _run_once(argv, env)  # warm the OS file cache
-    runs = [_run_once(argv, env) for _ in range(repeats)]
-    times = [t for t, _ in runs]
-    return Timing(name, statistics.median(times), min(times), max(r for _, r in runs))
+def measure(commands: dict[str, list[str]], env: dict[str, str], repeats: int) -> list[Timing]:
+    """Every command ``repeats`` times, in rounds (one run of each per round), so a change of the
+    machine's load during the bench weighs on every row alike."""
+    for argv in commands.values():
+        _run_once(argv, env)  # warm the OS file cache
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, argv in commands.items():
+            runs[name].append(_run_once(argv, env))
+    return [
+        Timing(
+            name,
+            statistics.median(t for t, _ in got),
+            min(t for t, _ in got),
+            max(r for _, r in got),
+        )
+        for name, got in runs.items()
+    ]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)"
 
 
 def peers_python(args: argparse.Namespace) -> str | None:
@@ -110,29 +134,35 @@ def main() -> int:
     python = sys.executable
     shipyard_cli = str(Path(python).with_name("shipyard"))
     home, version = registry_home(python)
-    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    try:
+        return _bench(args, python, shipyard_cli, home, version)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
-    rows = [measure("python -c pass", [python, "-c", "pass"], env, args.repeats)]
-    floor = rows[0]
+
+def _bench(
+    args: argparse.Namespace, python: str, shipyard_cli: str, home: Path, version: int
+) -> int:
+    env = {**os.environ, "SHIPYARD_HOME": str(home)}
+    print(f"load average before: {_load()}")
     commands = {
-        "shipyard --help": ["--help"],
-        "shipyard --version": ["--version"],
-        "shipyard models list": ["models", "list"],
-        "shipyard alias set": ["alias", "set", "demo", "champion", str(version)],
+        "python -c pass": [python, "-c", "pass"],
+        "import sqlalchemy": [python, "-c", "import sqlalchemy"],
+        "shipyard --help": [shipyard_cli, "--help"],
+        "shipyard --version": [shipyard_cli, "--version"],
+        "shipyard models list": [shipyard_cli, "models", "list"],
+        "shipyard alias set": [shipyard_cli, "alias", "set", "demo", "champion", str(version)],
     }
-    ours = [
-        measure(name, [shipyard_cli, *argv], env, args.repeats) for name, argv in commands.items()
-    ]
-    rows += ours
-    bento: Timing | None = None
     peers = peers_python(args)
     if peers:
-        bento = measure(
-            "bentoml --help", [str(Path(peers).with_name("bentoml")), "--help"], env, args.repeats
-        )
-        rows.append(bento)
+        commands["bentoml --help"] = [str(Path(peers).with_name("bentoml")), "--help"]
+    rows = measure(commands, env, args.repeats)
+    by_name = {row.name: row for row in rows}
+    floor = by_name["python -c pass"]
+    ours = [row for row in rows if row.name.startswith("shipyard ")]
+    bento = by_name.get("bentoml --help")
 
-    print(f"{'command':<24} {'median s':>9} {'best s':>8} {'RSS MB':>7}  goal")
+    print(f"{'command':<24} {'median s':>9} {'best s':>8} {'- floor':>8} {'RSS MB':>7}  goal")
     verdicts: list[bool] = []
     for row in rows:
         goal = ""
@@ -144,9 +174,17 @@ def main() -> int:
                 faster = row.median_s < bento.median_s
                 goal += f", {'PASS' if faster else 'FAIL'} < bentoml ({row.median_s / bento.median_s:.2f}×)"
                 verdicts.append(faster)
-        print(f"{row.name:<24} {row.median_s:>9.3f} {row.best_s:>8.3f} {row.rss_mb:>7.0f}  {goal}")
+        over = row.median_s - floor.median_s
+        print(
+            f"{row.name:<24} {row.median_s:>9.3f} {row.best_s:>8.3f} {over:>+8.3f} "
+            f"{row.rss_mb:>7.0f}  {goal}"
+        )
     if bento is None:
-        print("bentoml not measured: pass --with-peers (creates the peers' venv once)")
+        print(
+            f"bentoml not measured: no {PEERS_VENV}; pass --with-peers to create it once, or "
+            "--peers-python / SHIPYARD_BENCH_PEERS_PYTHON to use another venv"
+        )
+    print(f"load average after: {_load()}")
     if args.json:
         payload = json.dumps([row.__dict__ for row in rows], indent=2)
         if args.json == "-":
