@@ -12,11 +12,12 @@ Ray is an optional extra (``pip install 'shipyard[ray]'``), imported here only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from shipyard.core.errors import MissingDependency
 from shipyard.serving.scoring.job import ModelLoader, ScoredStream
@@ -36,6 +37,15 @@ MARK = "__shipyard_error"
 READ_CPUS = 0
 """Reads reserve no CPU: the scoring actors take one each, and reads waiting for a CPU the actors
 hold would never run (a deadlock on a cluster with as many CPUs as actors)."""
+DATA_CONTEXT = {
+    "preserve_order": True,
+    "enable_progress_bars": False,
+    # Ray 2.60's Parquet reader (datasource V2) lists files in a task that takes a whole CPU and
+    # starts after the actors: with every CPU held by an actor (1 CPU, 1 actor) it never runs and
+    # the job hangs. The V1 reader lists on the driver.
+    "use_datasource_v2": False,
+}
+"""Ray Data settings of a job, set on the driver's ``DataContext`` for its duration only."""
 
 
 def import_ray() -> Any:
@@ -83,16 +93,20 @@ class ScoringActor:
             job_id=job_id,
         )
 
-    def __call__(self, block: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, block: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
         scored = self.scorer.score(block)
         if self.writer is not None:
             self.writer.flush()
-        return _marked(block, scored)
+        if isinstance(scored.output, pa.Table):  # Parquet, every row scored: stays in Arrow
+            rows = scored.output.num_rows
+            return scored.output.append_column(MARK, pa.nulls(rows, pa.string()))
+        return _marked(block.to_pandas() if isinstance(block, pa.Table) else block, scored)
 
 
 def _marked(block: pd.DataFrame, scored: Scored) -> pd.DataFrame:
     """Every row of ``block`` in order: scored rows with their scores, rejects with their error."""
     out = scored.output
+    assert isinstance(out, pd.DataFrame)  # the DataFrame path scored this block
     if not len(scored.rejects):
         return out.assign(**{MARK: pd.Series([None] * len(out), dtype=object)})
     bad_rows = scored.rejects[ROW_COLUMN].to_numpy()
@@ -125,12 +139,19 @@ def _to_pandas(table: Any) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _split(frame: pd.DataFrame, options: ScoreOptions) -> Scored:
-    """Scored rows (with the kept columns) and rejects (with their position in ``frame``)."""
+def _split(table: pa.Table, options: ScoreOptions) -> Scored:
+    """Scored rows (with the kept columns) and rejects (with their position in ``table``); in
+    Arrow when every row was scored."""
+    if table.column(MARK).null_count == table.num_rows:
+        out = table.drop_columns([MARK])
+        if options.columns is not None:
+            out = out.select([*options.columns, *_score_names(out.column_names)])
+        return Scored(out, pd.DataFrame({ROW_COLUMN: pd.Series(dtype="int64")}))
+    frame = _to_pandas(table)
     errors = frame[MARK]
     bad = errors.notna().to_numpy()
     frame = frame.drop(columns=MARK)
-    scores = [c for c in frame.columns if c == PREDICTION or c.startswith(PROBA_PREFIX)]
+    scores = _score_names(frame.columns)
     good = frame[~bad] if bad.any() else frame
     if options.columns is not None:
         good = good[[*options.columns, *scores]]
@@ -138,6 +159,10 @@ def _split(frame: pd.DataFrame, options: ScoreOptions) -> Scored:
     rejects[ROW_COLUMN] = np.flatnonzero(bad)
     rejects[ERROR_COLUMN] = errors[bad].to_numpy()
     return Scored(good.reset_index(drop=True), rejects.reset_index(drop=True))
+
+
+def _score_names(columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if c == PREDICTION or c.startswith(PROBA_PREFIX)]
 
 
 def _dataset(ray: Any, source: Source) -> Any:
@@ -173,13 +198,15 @@ def score_on_ray(
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    before = {
+        "preserve_order": context.execution_options.preserve_order,
+        "enable_progress_bars": context.enable_progress_bars,
+        "use_datasource_v2": context.use_datasource_v2,
+    }
     try:
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = False
-        # one CPU stays free by default: Ray Data's file listing for Parquet takes a CPU, and
-        # with every CPU held by an actor it never runs (observed with Ray 2.60 on 1 CPU)
-        actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+        _configure(context, DATA_CONTEXT)
+        actors = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         checker = ChunkScorer(loader(ref), options)
         for source in sources:
             dataset = _dataset(ray, source)
@@ -199,18 +226,25 @@ def score_on_ray(
                     job_id,
                 ),
                 batch_size=options.batch_size,
-                batch_format="pandas",
+                # Parquet's typed columns take the Arrow path of ChunkScorer.score
+                batch_format="pyarrow" if source.format == "parquet" else "pandas",
                 compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=1,
             )
             for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-                frame = _to_pandas(batch)
-                done += len(frame)
+                done += batch.num_rows
                 position = int(size * done / total) if total else 0
-                yield ScoredStream(source, _split(frame, options), len(frame), position)
+                yield ScoredStream(source, _split(batch, options), batch.num_rows, position)
     finally:
+        _configure(context, before)
         if started_here:
             ray.shutdown()
+
+
+def _configure(context: Any, values: dict[str, bool]) -> None:
+    context.execution_options.preserve_order = values["preserve_order"]
+    context.enable_progress_bars = values["enable_progress_bars"]
+    context.use_datasource_v2 = values["use_datasource_v2"]
 
 
 __all__ = ["ScoringActor", "score_on_ray"]
