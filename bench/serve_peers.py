@@ -167,8 +167,8 @@ def prepare(root: Path, name: str, work: Path, log: object) -> Peer:
     (target / "service.py").write_text(BENTO_SERVICE)
     version = _version(python, "bentoml")
     env["BENTOML_DO_NOT_TRACK"] = "true"
-    argv = [str(python), "-m", "bentoml", "serve", "service:LR", "--host", "127.0.0.1",
-            "--port", "{port}"]  # fmt: skip
+    argv = [str(python), "-m", "bentoml", "serve", "service:LR", "--working-dir", str(target),
+            "--host", "127.0.0.1", "--port", "{port}"]  # fmt: skip
     return Peer(name, f"bentoml {version}", argv, "/predict", "records", target, env)
 
 
