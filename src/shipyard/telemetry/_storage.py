@@ -310,8 +310,12 @@ class SegmentStore:
         names = self._ls(folder)
         if RETIRED in names:
             return [], False
-        gone = self.superseded(folder, names)
-        raw = [n for n in names if is_raw(n) and n not in gone]
+        raw = [n for n in names if n.startswith(RAW_PREFIX) and n.endswith(".parquet")]
+        if any(n.startswith(MANIFEST_PREFIX) for n in names):  # a compaction at work
+            gone = self.superseded(folder, names)
+            raw = [n for n in raw if n not in gone]
+        else:
+            gone = set()
         if raw:
             return raw, False
         live = [n for n in names if is_segment(n) and n not in gone]

@@ -47,7 +47,6 @@ from shipyard.telemetry.index import (
     Entry,
     RequestIndex,
     entries_of,
-    label_entries_of,
 )
 from shipyard.telemetry.records import BASE_SCHEMA
 
@@ -58,8 +57,35 @@ T = TypeVar("T")
 _RETRIES = 5
 _SETTLED_S = 2.0
 """A folder unchanged for this long has a trustworthy modification time (its clock is coarse)."""
-_Tail = dict[str, dict[str, dict[str, Entry]]]
-"""day folder -> raw segment name -> request id -> what the segment holds of it."""
+
+
+class _DayTail:
+    """The raw segments of one day folder read so far, and what they hold of each id, merged."""
+
+    def __init__(self) -> None:
+        self.segments: dict[str, dict[str, Entry]] = {}
+        self.merged: dict[str, Entry] = {}
+
+    def add(self, name: str, seen: dict[str, Entry]) -> None:
+        if name in self.segments:
+            return
+        self.segments[name] = seen
+        for rid, entry in seen.items():
+            prev = self.merged.get(rid)
+            self.merged[rid] = entry if prev is None else prev.merge(entry)
+
+    def keep(self, names: list[str]) -> None:
+        """Forget the segments not in ``names`` (compacted since)."""
+        if len(names) >= len(self.segments) and self.segments.keys() <= set(names):
+            return
+        kept = {n: self.segments[n] for n in names if n in self.segments}
+        self.segments, self.merged = {}, {}
+        for name, seen in kept.items():
+            self.add(name, seen)
+
+
+_Tail = dict[str, _DayTail]
+"""day folder -> its raw segments."""
 
 Routes = str | tuple[str, ...] | None
 """A route (``primary``), a set of routes (``SERVED_ROUTES``), or None for every route."""
@@ -465,9 +491,9 @@ class LogReader:
     def saw_labels(self, day: str, name: str, table: pa.Table) -> None:
         """Note a label segment just published in ``feedback/{day}`` through this reader's root
         (``FeedbackLog``), so that the next ``labelled_ids`` does not read it back."""
+        seen = _labels_by_id(table)
         with self._tail_lock:
-            folder = self._label_tail.setdefault(self.store.path(FEEDBACK, day), {})
-            folder[name] = _by_id(label_entries_of(table))
+            self._label_tail.setdefault(self.store.path(FEEDBACK, day), _DayTail()).add(name, seen)
 
     def _locate(self, ids: Sequence[str], endpoint: str | None) -> dict[str, Entry]:
         """What the raw tail and the index know of each id (entries of one id combined)."""
@@ -513,30 +539,29 @@ class LogReader:
                 if final and stamp is not None and time.time() - stamp > _SETTLED_S:
                     self._final_days[day] = stamp
                 listed[day] = names
-        columns, entries = (
-            (ENTRY_COLUMNS, entries_of)
+        columns, by_id = (
+            (ENTRY_COLUMNS, _predictions_by_id)
             if dataset == PREDICTIONS
-            else (["request_id", "row", "ts"], label_entries_of)
+            else (["request_id", "row", "ts"], _labels_by_id)
         )
         with self._tail_lock:
             for day in cache.keys() - listed.keys():
                 del cache[day]
             new: list[tuple[str, str]] = []
             for day, names in listed.items():
-                known = cache.setdefault(day, {})
-                for gone in known.keys() - set(names):  # compacted since
-                    del known[gone]
-                new.extend((day, name) for name in names if name not in known)
+                tail = cache.setdefault(day, _DayTail())
+                tail.keep(names)
+                new.extend((day, name) for name in names if name not in tail.segments)
         for day, name in new:
             try:
                 table = self.store.read_table(f"{day}/{name}", columns, use_threads=False)
             except FileNotFoundError:  # compacted meanwhile: the index has it now
                 continue
-            seen = _by_id(entries(table))
+            seen = by_id(table)
             with self._tail_lock:
-                cache.setdefault(day, {})[name] = seen
+                cache.setdefault(day, _DayTail()).add(name, seen)
         with self._tail_lock:
-            return [seg for day in listed for seg in cache.get(day, {}).values()]
+            return [cache[day].merged for day in listed if day in cache]
 
     # -- computational metrics ------------------------------------------------------------------
 
@@ -612,6 +637,23 @@ def _by_id(entries: pa.Table) -> dict[str, Entry]:
             *(entries[name].to_pylist() for name in INDEX_SCHEMA.names), strict=True
         )
     }
+
+
+def _predictions_by_id(table: pa.Table) -> dict[str, Entry]:
+    return _by_id(entries_of(table))
+
+
+def _labels_by_id(table: pa.Table) -> dict[str, Entry]:
+    """What a label segment (``request_id, row, ts``) holds of each id, as a label-index entry
+    would (a plain loop: label segments are small, and Acero's setup would cost more)."""
+    out: dict[str, Entry] = {}
+    for rid, row, ts in zip(
+        *(table[name].to_pylist() for name in ("request_id", "row", "ts")), strict=True
+    ):
+        entry = Entry("", int(row) + 1, ts, None, None)
+        prev = out.get(rid)
+        out[str(rid)] = entry if prev is None else prev.merge(entry)
+    return out
 
 
 def _with_missing(
