@@ -5,7 +5,9 @@ Parquet file per flush), ``--segments-per-hour`` per endpoint-hour of ``--reques
 requests each (defaults: 7 x 100, so 2 endpoints x 30 days x 24 h x 7 = 10,080 segments and
 1,008,000 requests), one week at a time. After each week it runs the compactor as the controller
 would at noon of the week's last day (finished days become ``day-`` files, the morning's hours
-``hour-`` files, the afternoon stays raw: the index and the raw tail both answer), then measures:
+``hour-`` files, the afternoon stays raw: the index and the raw tail both answer), then measures
+(labels are sent at that simulated time, so the next stage compacts them and the label index
+answers for them; ``overwrite``, as a random id may have been labelled before):
 
 * feedback: ``LogReader.request_rows`` of a random logged request id (the lookup: raw tail, then
   the index), then ``FeedbackLog.append`` of one label for it (the lookup again, the version check,
@@ -120,7 +122,7 @@ def publish_baseline(root: Path, n: int) -> list[float]:
     return times
 
 
-def burst(feedback: FeedbackLog, ids: list[list[str]]) -> tuple[list[float], float]:
+def burst(feedback: FeedbackLog, ids: list[list[str]], now: float) -> tuple[list[float], float]:
     """Each list of ids sent by its own thread, one label per call, all at once: per-call ms and
     the wall time in s."""
 
@@ -128,7 +130,7 @@ def burst(feedback: FeedbackLog, ids: list[list[str]]) -> tuple[list[float], flo
         out = []
         for rid in mine:
             t0 = time.perf_counter()
-            result = feedback.append([(rid, 0)], overwrite=True)
+            result = feedback.append([(rid, 0)], ts=now, overwrite=True)
             out.append((time.perf_counter() - t0) * 1000)
             assert result.accepted == 1, (rid, result.to_dict())
         return out
@@ -193,7 +195,7 @@ def main() -> int:
             now = (START + timedelta(days=last - 1, hours=12)).timestamp() + 300
             report = compactor.compact(now=now)
             for _ in range(5):  # warm the reader (footer caches, raw tail) as a server would be
-                feedback.append([(pick.choice(all_ids), 1)])
+                feedback.append([(pick.choice(all_ids), 1)], ts=now, overwrite=True)
             times, finds, cpu = [], [], []
             for _ in range(lookups):
                 rid = pick.choice(all_ids)
@@ -202,7 +204,7 @@ def main() -> int:
                 finds.append((time.perf_counter() - t0) * 1000)
                 assert found == {rid: 1}, (rid, found)
                 t0, c0 = time.perf_counter(), time.process_time()
-                result = feedback.append([(rid, 1)])
+                result = feedback.append([(rid, 1)], ts=now, overwrite=True)
                 times.append((time.perf_counter() - t0) * 1000)
                 cpu.append((time.process_time() - c0) * 1000)
                 assert result.accepted == 1, (rid, result.to_dict())
@@ -211,6 +213,7 @@ def main() -> int:
             concurrent, wall = burst(
                 feedback,
                 [[pick.choice(all_ids) for _ in range(per_client)] for _ in range(args.clients)],
+                now,
             )
             written = label_segments(root) - segments_before
             windows = []
