@@ -66,7 +66,7 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "ui": _at(
         "ui:ui",
-        "Run the web console alone against the registry (sign in with a token; /ui on a server).",
+        "Open the web console at http://HOST:PORT/ui (sign in with a token once any exists).",
     ),
     "score": _at(
         "score:score", "Score files with a model version; output rows keep the input order."
